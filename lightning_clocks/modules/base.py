@@ -1,0 +1,101 @@
+"""What the DiT and GPT LightningModules share: the optimizer, the training step and ``generate``.
+
+Sampling is split into drawing the sampling noise (uniforms for the GPT, Gaussian cells for the
+DiT) and a deterministic map from noise to samples. Sample ``i`` of an evaluation is a function
+of the weights and row ``i`` of the noise only, so results do not depend on the sampling batch
+size or on how many ranks share the work.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+
+import lightning as L
+import torch
+
+from lightning_clocks.errors import ConfigError
+from lightning_clocks.rules.base import require_positive
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class GenerativeModule(L.LightningModule):
+    """Base class of the generative models whose clocks we measure."""
+
+    def __init__(
+        self,
+        sequence_length: int,
+        vocab_size: int,
+        lr: float,
+        weight_decay: float,
+        betas: tuple[float, float],
+        warmup_steps: int,
+    ) -> None:
+        super().__init__()
+        require_positive("model.sequence_length", sequence_length)
+        if not lr > 0 or not math.isfinite(lr):
+            raise ConfigError(f"model.lr={lr} is invalid: the learning rate must be a positive number")
+        if warmup_steps < 0:
+            raise ConfigError(f"model.warmup_steps={warmup_steps} is invalid: it must be >= 0")
+        self.sequence_length = sequence_length
+        self.vocab_size = vocab_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.betas = betas
+        self.warmup_steps = warmup_steps
+
+    @property
+    def family(self) -> str:
+        """Model family name written to results (``dit`` or ``gpt``)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def training_loss(self, batch: torch.Tensor) -> torch.Tensor:
+        """The loss of one batch of token sequences ``LongTensor[B, L]``."""
+
+    @abstractmethod
+    def sampling_noise(self, num_samples: int, generator: torch.Generator) -> torch.Tensor:
+        """All randomness of ``num_samples`` samples, drawn on the CPU from ``generator``."""
+
+    @abstractmethod
+    def samples_from_noise(self, noise: torch.Tensor) -> torch.Tensor:
+        """The deterministic map from sampling noise (on this module's device) to ``LongTensor[B, L]`` samples."""
+
+    @torch.no_grad()
+    def generate(self, num_samples: int, generator: torch.Generator, batch_size: int = 1024) -> torch.Tensor:
+        """Draw ``num_samples`` samples (``LongTensor[num_samples, L]``) with the model in eval mode."""
+        return self.decode_noise(self.sampling_noise(num_samples, generator), batch_size)
+
+    @torch.no_grad()
+    def decode_noise(self, noise: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+        """Samples for CPU ``noise``, computed in batches of ``batch_size`` on this module's device."""
+        was_training = self.training
+        self.eval()
+        try:
+            chunks = [self.samples_from_noise(chunk.to(self.device)) for chunk in torch.split(noise, batch_size)]
+        finally:
+            self.train(was_training)
+        if not chunks:
+            return torch.empty(0, self.sequence_length, dtype=torch.long, device=self.device)
+        return torch.cat(chunks)
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        loss = self.training_loss(batch)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"training loss became {loss.item()} at step {self.global_step}; lower model.lr or check the data"
+            )
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        """Nothing per batch: the ClockCallback evaluates generated samples at the end of validation."""
+
+    def configure_optimizers(self) -> dict[str, object]:
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+        warmup = max(self.warmup_steps, 1)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,24 @@
+"""Shared test set-up: hermetic W&B (all its files in a temp folder, off unless a test turns it on)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def hermetic_wandb(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Keep every W&B file out of the home folder and finish any run a test left open."""
+    wandb_home = tmp_path_factory.getbasetemp() / "wandb_home"
+    for variable in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR"):
+        monkeypatch.setenv(variable, str(wandb_home))
+    monkeypatch.setenv("WANDB_MODE", os.environ.get("CLOCKS_TEST_WANDB_MODE", "disabled"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    yield
+    import wandb
+
+    wandb.finish()

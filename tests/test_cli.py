@@ -1,0 +1,118 @@
+"""The ``clocks`` command end to end, in subprocesses (as a researcher runs it)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+QUICK = [
+    "--config",
+    str(REPO / "configs" / "quickstart.yaml"),
+    "--trainer.max_steps=40",
+    "--trainer.enable_progress_bar=false",
+    "--clocks.num_samples=64",
+    "--clocks.num_evaluations=5",
+]
+
+
+def clocks(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_clocks.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=REPO,
+        timeout=300,
+    )
+
+
+def test_fit_writes_the_run_folder_with_wandb_offline(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    result = clocks(
+        "fit",
+        *QUICK,
+        f"--trainer.default_root_dir={run_dir}",
+        "--data.n_train=128",
+        "--data.seed=3",
+        "--data.rule.length=18",
+        "--data.rule.group_size=3",
+        env={"WANDB_MODE": "offline"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "clocks.json").read_text())
+    assert summary["n_train"] == 128 and summary["seed"] == 3
+    assert summary["rule"]["length"] == 18 and summary["rule"]["group_size"] == 3
+    assert summary["model"]["sequence_length"] == 18  # linked from the rule
+    assert summary["steps_trained"] == 40
+    assert set(summary) >= {"tau_rule", "tau_mem", "window_open", "rule_threshold", "mem_threshold", "final_metrics"}
+    with open(run_dir / "curves.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [int(row["step"]) for row in rows] == [10, 14, 20, 28, 40]
+    assert {
+        "validity",
+        "part_validity",
+        "copy_rate",
+        "control_copy_rate",
+        "mem_excess",
+        "novel_valid",
+        "unique",
+        "nn_distance",
+        "near_copy_rate",
+        "num_samples",
+    } <= set(rows[0])
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["data"]["n_train"] == 128
+    assert (run_dir / "checkpoints" / "last.ckpt").exists()
+    offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 1 and list(offline_runs[0].glob("*.wandb"))
+    assert (run_dir / "csv").is_dir()
+
+
+def test_validate_evaluates_a_checkpoint(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    assert clocks("fit", *QUICK, f"--trainer.default_root_dir={run_dir}").returncode == 0
+    result = clocks(
+        "validate",
+        *QUICK,
+        f"--trainer.default_root_dir={tmp_path / 'check'}",
+        f"--ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "clocks/validity" in result.stdout
+
+
+def test_print_config_resolves_the_quickstart() -> None:
+    result = clocks(
+        "fit", "--config", str(REPO / "configs" / "quickstart.yaml"), "--data.rule.group_size=4", "--print_config"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = yaml.safe_load(result.stdout)
+    assert config["data"]["rule"]["init_args"]["group_size"] == 4
+    assert config["clocks"]["rule_threshold"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data.rule.group_size=5"], "data.rule.group_size=5 does not divide data.rule.length=24"),
+        (["--data.n_train=40000"], "exceeds the 65536 valid sequences"),
+        (["--clocks.rule_threshold=1.5"], "clocks.rule_threshold=1.5"),
+        (["--clocks.eval_steps=[5,500]"], "beyond trainer.max_steps=40"),
+        (["--clocks.eval_steps=[20,10]"], "strictly increasing"),
+    ],
+)
+def test_bad_input_fails_before_training_and_writes_nothing(tmp_path: Path, args: list[str], message: str) -> None:
+    run_dir = tmp_path / "run"
+    result = clocks("fit", *QUICK, f"--trainer.default_root_dir={run_dir}", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (run_dir / "curves.csv").exists() and not (run_dir / "checkpoints").exists()

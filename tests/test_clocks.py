@@ -1,0 +1,79 @@
+"""Crossing detection, smoothing and schedules on synthetic curves with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lightning_clocks.clocks import Clocks, first_crossing, gaussian_smooth, log_spaced_steps, measure_clocks
+from lightning_clocks.errors import ConfigError
+
+
+def test_crossing_interpolates_in_log_step() -> None:
+    # validity 0.2 at step 10 and 0.8 at step 1000: 0.5 is halfway in log10(step), i.e. step 100.
+    assert first_crossing([10, 1000], [0.2, 0.8], 0.5) == pytest.approx(100.0)
+    # a quarter of the way from log10(100)=2 to log10(10000)=4 is 10**2.5.
+    assert first_crossing([1, 100, 10000], [0.0, 0.0, 0.4], 0.1) == pytest.approx(10**2.5)
+
+
+def test_crossing_exactly_at_an_evaluation() -> None:
+    assert first_crossing([10, 20, 40], [0.1, 0.5, 0.9], 0.5) == pytest.approx(20.0)
+
+
+def test_first_evaluation_already_above() -> None:
+    assert first_crossing([10, 20], [0.7, 0.9], 0.5) == 10.0
+
+
+def test_never_crossed_is_none_not_zero_or_last() -> None:
+    assert first_crossing([10, 20, 40], [0.1, 0.3, 0.49], 0.5) is None
+    clocks = measure_clocks({"step": [10, 20], "validity": [0.1, 0.2], "mem_excess": [0.0, 0.0]})
+    assert clocks.tau_rule is None and clocks.tau_mem is None
+    assert not clocks.window_open
+    assert clocks.to_dict()["tau_rule"] is None
+
+
+def test_only_the_first_crossing_counts() -> None:
+    assert first_crossing([1, 10, 100, 1000], [0.0, 1.0, 0.0, 1.0], 0.5) == pytest.approx(10**0.5)
+
+
+def test_window_logic() -> None:
+    assert Clocks(100.0, None, 0.5, 0.1, 0.0).window_open
+    assert Clocks(100.0, 1000.0, 0.5, 0.1, 0.0).window == pytest.approx(1.0)
+    assert not Clocks(1000.0, 100.0, 0.5, 0.1, 0.0).window_open
+    assert not Clocks(None, 100.0, 0.5, 0.1, 0.0).window_open
+
+
+def test_smoothing_keeps_constants_and_damps_a_spike() -> None:
+    assert gaussian_smooth([0.3] * 7, 2.0) == pytest.approx([0.3] * 7)
+    spiky = [0, 0, 0, 1, 0, 0, 0]
+    smooth = gaussian_smooth(spiky, 1.0)
+    assert smooth.max() < 0.5 and smooth.sum() == pytest.approx(1.0, abs=0.15)
+    assert np.array_equal(gaussian_smooth(spiky, 0.0), np.asarray(spiky, dtype=float))
+
+
+def test_smoothing_removes_a_spurious_early_crossing() -> None:
+    steps = [10, 20, 40, 80, 160, 320, 640]
+    validity = [0.0, 0.6, 0.0, 0.1, 0.7, 0.9, 1.0]  # one noisy evaluation at step 20
+    raw = measure_clocks({"step": steps, "validity": validity, "mem_excess": [0] * 7})
+    smooth = measure_clocks({"step": steps, "validity": validity, "mem_excess": [0] * 7}, smoothing=1.0)
+    assert raw.tau_rule < 20
+    assert smooth.tau_rule > 80
+
+
+def test_thresholds_must_lie_in_unit_interval() -> None:
+    curves = {"step": [1], "validity": [0.0], "mem_excess": [0.0]}
+    with pytest.raises(ConfigError, match="rule_threshold"):
+        measure_clocks(curves, rule_threshold=0.0)
+    with pytest.raises(ConfigError, match="mem_threshold"):
+        measure_clocks(curves, mem_threshold=1.5)
+
+
+def test_log_spaced_schedule() -> None:
+    steps = log_spaced_steps(10, 10_000, 40)
+    assert steps[0] == 10 and steps[-1] == 10_000
+    assert steps == sorted(set(steps))
+    ratios = np.diff(np.log10(steps))
+    assert ratios.max() < 3 * (math.log10(1000) / 39)
+    assert log_spaced_steps(1, 5, 40) == [1, 2, 3, 4, 5]
