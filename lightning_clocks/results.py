@@ -16,6 +16,7 @@ from pathlib import Path
 
 CURVES_FILE = "curves.csv"
 CLOCKS_FILE = "clocks.json"
+VALIDATE_FILE = "validate.json"
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

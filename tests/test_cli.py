@@ -88,6 +88,11 @@ def test_validate_evaluates_a_checkpoint(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "clocks/validity" in result.stdout
+    fitted = json.loads((run_dir / "clocks.json").read_text())["final_metrics"]
+    validated = json.loads((tmp_path / "check" / "validate.json").read_text())
+    assert validated["step"] == 40
+    assert fitted.pop("step") == 40
+    assert validated["metrics"] == pytest.approx(fitted)
 
 
 def test_print_config_resolves_the_quickstart() -> None:

@@ -33,6 +33,7 @@ from lightning_clocks.rules import (
     Sudoku,
     make_rule,
 )
+from lightning_clocks.rules.sudoku import _first_row_completions
 
 Z_1E3 = 3.0902  # standard normal quantile for an upper tail of 1e-3
 
@@ -227,8 +228,6 @@ def test_puzzle_counts_at_the_paper_sizes() -> None:
 def test_sudoku_6_exact_table_covers_the_count() -> None:
     """The exact 6x6 sampler's table: distinct valid grids with first row 0..5; times 6! relabellings = the count."""
     rule = Sudoku(6, sampler="exact")
-    from lightning_clocks.rules.sudoku import _first_row_completions
-
     table = _first_row_completions(6, 2, 3).long()
     assert len(table) * math.factorial(6) == rule.valid_count
     assert len(set(map(tuple, table.tolist()))) == len(table)
@@ -468,3 +467,10 @@ def test_rules_build_from_jsonargparse(name: str) -> None:
     parser.add_class_arguments(RULES[name], "rule")
     config = parser.instantiate_classes(parser.parse_args([]))
     assert type(config.rule) is RULES[name]
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+def test_wrong_shape_is_rejected(name: str) -> None:
+    rule = make_rule(name, size=4) if name in ("sudoku", "latin_square") else make_rule(name)
+    with pytest.raises(ValueError, match="shape"):
+        rule.is_valid(torch.zeros(3, rule.length + 1, dtype=torch.long))

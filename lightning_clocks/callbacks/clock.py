@@ -24,7 +24,7 @@ from lightning_clocks.data import RuleDataModule
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.metrics import generation_metrics, summarize
 from lightning_clocks.modules.base import GenerativeModule
-from lightning_clocks.results import CLOCKS_FILE, CURVES_FILE, write_curves, write_json
+from lightning_clocks.results import CLOCKS_FILE, CURVES_FILE, VALIDATE_FILE, write_curves, write_json
 from lightning_clocks.rules.base import require_positive
 
 
@@ -94,6 +94,7 @@ class ClockCallback(L.Callback):
         self.schedule: list[int] = []
         self.evaluation_seconds = 0.0
         self._metrics: torch.nn.Module | None = None
+        self.checkpoint_step: int | None = None
 
     # ----------------------------------------------------------------- schedule and setup
     def resolve_schedule(self, max_steps: int) -> list[int]:
@@ -158,11 +159,15 @@ class ClockCallback(L.Callback):
             trainer.should_stop = True
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Under ``clocks validate``: evaluate the loaded weights once and report the metrics."""
+        """Under ``clocks validate``: evaluate the loaded weights once, print the metrics, write ``validate.json``."""
         if trainer.sanity_checking or trainer.state.fn != "validate":
             return
         summary = self.evaluate(trainer, pl_module)
         pl_module.log_dict({f"clocks/{name}": value for name, value in summary.items()}, sync_dist=False)
+        if trainer.is_global_zero:
+            step = trainer.global_step if self.checkpoint_step is None else self.checkpoint_step
+            payload = {"step": step, "checkpoint": trainer.ckpt_path, "metrics": summary}
+            write_json(Path(trainer.default_root_dir) / VALIDATE_FILE, payload)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or not self.rows:
@@ -214,6 +219,12 @@ class ClockCallback(L.Callback):
     # ----------------------------------------------------------------- checkpoint state
     def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "evaluation_seconds": self.evaluation_seconds}
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Remember the step of a loaded checkpoint (``clocks validate`` does not restore the loop's step)."""
+        self.checkpoint_step = int(checkpoint["global_step"])
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.rows = list(state_dict["rows"])

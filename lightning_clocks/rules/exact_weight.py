@@ -69,8 +69,9 @@ class ExactWeight(Rule):
 
     def _group_ok(self, sequences: torch.Tensor) -> torch.Tensor:
         """Whether each group is binary with exactly ``weight`` ones: ``BoolTensor[M, num_groups]``."""
+        weights = self.group_weights(sequences)
         binary = ((sequences == 0) | (sequences == 1)).reshape(-1, self.num_groups, self.group_size).all(dim=-1)
-        return binary & (self.group_weights(sequences) == self.weight)
+        return binary & (weights == self.weight)
 
     def sample(self, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         """Exactly uniform: a random arrangement of ``weight`` ones in each group.

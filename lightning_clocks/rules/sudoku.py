@@ -18,10 +18,11 @@ Sampling (``sampler``):
   the rows inside each band and of the bands, the same for columns and stacks, and
   a transposition when boxes are square). The symmetries make the output uniform
   inside each class of grids they connect, but **not across classes**: it is not
-  exactly uniform. On 4x4 (measured in the tests) the two classes, of 96 and 192
-  grids, get probability 1/4 and 3/4 instead of 1/3 and 2/3, so single grids are
-  off by a factor up to 1.5 (1/384 or 1/256 instead of 1/288). For 9x9 the class
-  bias is unknown; no exact uniform sampler of 9x9 grids is practical here.
+  exactly uniform. On 4x4 (derived by hand and checked in the tests) the two
+  classes, of 96 and 192 grids, get probability 1/4 and 3/4 instead of 1/3 and 2/3,
+  so a grid has probability 1/384 or 1/256 instead of 1/288 (a factor 1.5 between
+  the classes). For 6x6 and 9x9 the class bias is not known; no exact uniform
+  sampler of 9x9 grids is practical here.
 - ``auto`` (default): ``exact`` for sizes 4 and 6, ``backtracking`` for size 9.
 """
 
