@@ -24,6 +24,7 @@ from lightning_clocks.data import RuleDataModule
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.modules import GenerativeModule
 from lightning_clocks.results import CURVES_FILE, atomic_write_text
+from lightning_clocks.rules import RULES
 
 
 class RunConfigCallback(SaveConfigCallback):
@@ -87,8 +88,31 @@ def default_loggers(run_dir: str) -> list[Namespace]:
     ]
 
 
+def resolve_rule_names(args: list[str]) -> list[str]:
+    """Translate ``--data.rule=NAME`` (a registry name such as ``sudoku``) into the rule's class path.
+
+    Class names (``Sudoku``) and class paths pass through unchanged; an unknown lower-case name is a
+    ConfigError listing the allowed names.
+    """
+    resolved = list(args)
+    for index, arg in enumerate(resolved):
+        if arg.startswith("--data.rule="):
+            position, value = index, arg.split("=", 1)[1]
+        elif arg == "--data.rule" and index + 1 < len(resolved):
+            position, value = index + 1, resolved[index + 1]
+        else:
+            continue
+        if value in RULES:
+            rule_class = RULES[value]
+            path = f"{rule_class.__module__}.{rule_class.__name__}"
+            resolved[position] = f"--data.rule={path}" if position == index else path
+        elif value.islower() and "." not in value and not value.startswith(("{", "[")):
+            raise ConfigError(f"data.rule={value!r} is unknown; allowed rules: {sorted(RULES)}")
+    return resolved
+
+
 def run_cli(args: list[str] | None = None) -> ClocksCLI:
-    """Build and run the CLI (``args`` defaults to the command line)."""
+    """Build and run the CLI on ``args`` (default: the command line)."""
     os.environ.setdefault("WANDB_MODE", "offline")
     return ClocksCLI(
         GenerativeModule,

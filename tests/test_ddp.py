@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 
@@ -18,13 +17,30 @@ from conftest import REPO
 def test_ddp_run_matches_a_one_process_evaluation(tmp_path: Path) -> None:
     run_dir = tmp_path / "ddp"
     common = [sys.executable, "-m", "lightning_clocks.cli"]
-    options = ["--config", str(REPO / "configs/quickstart.yaml"), "--trainer.enable_progress_bar=false",
-               "--clocks.num_samples=101", "--clocks.eval_steps=[10,20,40]"]
+    options = [
+        "--config",
+        str(REPO / "configs/quickstart.yaml"),
+        "--trainer.enable_progress_bar=false",
+        "--clocks.num_samples=101",
+        "--clocks.eval_steps=[10,20,40]",
+    ]
     env = {**os.environ, "WANDB_MODE": "offline"}
     fit = subprocess.run(
-        [*common, "fit", *options, f"--trainer.default_root_dir={run_dir}", "--trainer.max_steps=40",
-         "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=300,
+        [
+            *common,
+            "fit",
+            *options,
+            f"--trainer.default_root_dir={run_dir}",
+            "--trainer.max_steps=40",
+            "--trainer.strategy=ddp",
+            "--trainer.devices=2",
+            "--trainer.accelerator=cpu",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
     )
     assert fit.returncode == 0, fit.stderr[-3000:]
     with open(run_dir / "curves.csv") as stream:
@@ -36,9 +52,20 @@ def test_ddp_run_matches_a_one_process_evaluation(tmp_path: Path) -> None:
     assert summary["evaluations"] == 3
 
     single = subprocess.run(
-        [*common, "validate", *options, f"--trainer.default_root_dir={tmp_path / 'single'}", "--trainer.devices=1",
-         f"--ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}", "--trainer.logger=false"],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=300,
+        [
+            *common,
+            "validate",
+            *options,
+            f"--trainer.default_root_dir={tmp_path / 'single'}",
+            "--trainer.devices=1",
+            f"--ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+            "--trainer.logger=false",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
     )
     assert single.returncode == 0, single.stderr[-3000:]
     validated = json.loads((tmp_path / "single" / "validate.json").read_text())

@@ -220,9 +220,7 @@ class ClockCallback(L.Callback):
     def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "evaluation_seconds": self.evaluation_seconds}
 
-    def on_load_checkpoint(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         """Remember the step of a loaded checkpoint (``clocks validate`` does not restore the loop's step)."""
         self.checkpoint_step = int(checkpoint["global_step"])
 
