@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+import torch
 from jsonargparse import Namespace
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -22,7 +23,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning_clocks.callbacks import ClockCallback
 from lightning_clocks.data import RuleDataModule
 from lightning_clocks.errors import ConfigError
-from lightning_clocks.modules import GenerativeModule
+from lightning_clocks.modules import AutoregressiveModule, DiffusionModule, GenerativeModule
 from lightning_clocks.results import CURVES_FILE, atomic_write_text
 from lightning_clocks.rules import RULES
 
@@ -59,15 +60,32 @@ class ClocksCLI(LightningCLI):
             config.trainer.logger = default_loggers(run_dir)
 
     def before_fit(self) -> None:
-        """Refuse impossible schedules and overwriting a finished run, before anything is written."""
+        """Refuse impossible schedules, overwriting a run and foreign checkpoints, before anything is written."""
         clock = next(cb for cb in self.trainer.callbacks if isinstance(cb, ClockCallback))
         clock.resolve_schedule(self.trainer.max_steps)
         curves = Path(self.trainer.default_root_dir) / CURVES_FILE
-        if curves.exists() and self.config[self.subcommand].ckpt_path is None:
+        ckpt_path = self.config[self.subcommand].ckpt_path
+        if curves.exists() and ckpt_path is None:
             raise ConfigError(
                 f"trainer.default_root_dir={self.trainer.default_root_dir} already holds a run ({curves}); "
                 "choose another --trainer.default_root_dir, or resume it with --ckpt_path last"
             )
+        self._check_checkpoint(ckpt_path)
+
+    def before_validate(self) -> None:
+        """Refuse a missing or foreign checkpoint before evaluating it."""
+        self._check_checkpoint(self.config[self.subcommand].ckpt_path)
+
+    def _check_checkpoint(self, ckpt_path: str | None) -> None:
+        if ckpt_path is None:
+            return
+        if ckpt_path == "last":
+            ckpt_path = str(Path(self.config[self.subcommand].checkpoint.dirpath) / "last.ckpt")
+            if not Path(ckpt_path).exists():
+                return  # Lightning starts from scratch (with a warning): what a pre-empted job's first start needs
+        if not Path(ckpt_path).is_file():
+            raise ConfigError(f"ckpt_path={ckpt_path} does not exist; give a checkpoint file, or 'last'")
+        check_checkpoint_matches(ckpt_path, self.model, self.datamodule)
 
 
 def default_loggers(run_dir: str) -> list[Namespace]:
@@ -88,27 +106,54 @@ def default_loggers(run_dir: str) -> list[Namespace]:
     ]
 
 
-def resolve_rule_names(args: list[str]) -> list[str]:
-    """Translate ``--data.rule=NAME`` (a registry name such as ``sudoku``) into the rule's class path.
+#: Short names accepted on the command line, per option, and the classes they stand for.
+SHORT_NAMES: dict[str, dict[str, type]] = {
+    "data.rule": dict(RULES),
+    "model": {"dit": DiffusionModule, "gpt": AutoregressiveModule},
+}
+
+
+def resolve_short_names(args: list[str]) -> list[str]:
+    """Translate ``--data.rule=NAME`` (e.g. ``sudoku``) and ``--model=NAME`` (``dit``, ``gpt``) into class paths.
 
     Class names (``Sudoku``) and class paths pass through unchanged; an unknown lower-case name is a
     ConfigError listing the allowed names.
     """
     resolved = list(args)
     for index, arg in enumerate(resolved):
-        if arg.startswith("--data.rule="):
-            position, value = index, arg.split("=", 1)[1]
-        elif arg == "--data.rule" and index + 1 < len(resolved):
-            position, value = index + 1, resolved[index + 1]
-        else:
-            continue
-        if value in RULES:
-            rule_class = RULES[value]
-            path = f"{rule_class.__module__}.{rule_class.__name__}"
-            resolved[position] = f"--data.rule={path}" if position == index else path
-        elif value.islower() and "." not in value and not value.startswith(("{", "[")):
-            raise ConfigError(f"data.rule={value!r} is unknown; allowed rules: {sorted(RULES)}")
+        for option, names in SHORT_NAMES.items():
+            flag = f"--{option}"
+            if arg.startswith(f"{flag}="):
+                position, value = index, arg.split("=", 1)[1]
+            elif arg == flag and index + 1 < len(resolved):
+                position, value = index + 1, resolved[index + 1]
+            else:
+                continue
+            if value in names:
+                path = f"{names[value].__module__}.{names[value].__name__}"
+                resolved[position] = f"{flag}={path}" if position == index else path
+            elif value.islower() and "." not in value and not value.startswith(("{", "[")):
+                raise ConfigError(f"{option}={value!r} is unknown; allowed: {sorted(names)}")
     return resolved
+
+
+def check_checkpoint_matches(ckpt_path: str, model: GenerativeModule, data: RuleDataModule) -> None:
+    """Refuse a checkpoint trained on another model class, shape or rule (before anything runs)."""
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    saved = checkpoint.get("hyper_parameters", {})
+    wanted = {"_class_path": f"{type(model).__module__}.{type(model).__name__}", **dict(model.hparams)}
+    for key in ("_class_path", "sequence_length", "vocab_size"):
+        if key in saved and saved[key] != wanted.get(key):
+            raise ConfigError(
+                f"ckpt_path={ckpt_path} was trained with model {key}={saved[key]!r}, but this config has "
+                f"{wanted.get(key)!r}; resume with the run's own config.yaml"
+            )
+    for key, state in checkpoint.get("callbacks", {}).items():
+        if key.startswith("ClockCallback") and state.get("rule") not in (None, data.rule.describe()):
+            raise ConfigError(
+                f"ckpt_path={ckpt_path} was trained on rule {state['rule']}, but this config has rule "
+                f"{data.rule.describe()}; resume with the run's own config.yaml"
+            )
 
 
 def run_cli(args: list[str] | None = None) -> ClocksCLI:
@@ -122,5 +167,6 @@ def run_cli(args: list[str] | None = None) -> ClocksCLI:
         save_config_kwargs={"overwrite": True, "save_to_log_dir": False},
         seed_everything_default=0,
         trainer_defaults={"max_epochs": -1},
+        load_from_checkpoint_support=False,  # the config is authoritative; foreign checkpoints are refused
         args=args,
     )

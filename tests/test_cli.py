@@ -105,19 +105,59 @@ def test_print_config_resolves_the_quickstart() -> None:
     assert config["clocks"]["rule_threshold"] == 0.5
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--data.rule.group_size=5"], "data.rule.group_size=5 does not divide data.rule.length=24"),
-        (["--data.n_train=40000"], "exceeds the 65536 valid sequences"),
-        (["--clocks.rule_threshold=1.5"], "clocks.rule_threshold=1.5"),
-        (["--clocks.eval_steps=[5,500]"], "beyond trainer.max_steps=40"),
-        (["--clocks.eval_steps=[20,10]"], "strictly increasing"),
-    ],
-)
+#: Every configuration error the researcher can make, the option it names, and what it must say.
+BAD_INPUT = [
+    (["--data.rule.group_size=5"], "data.rule.group_size=5 does not divide data.rule.length=24"),
+    (["--data.n_train=40000"], "data.n_train=40000 plus data.n_control=40000 exceeds the 65536 valid sequences"),
+    (["--data.n_train=0"], "data.n_train=0 is invalid: it must be a positive integer"),
+    (["--data.rule.length=-6"], "data.rule.length=-6 is invalid"),
+    (["--model.n_layer=0"], "model.n_layer=0 is invalid"),
+    (["--data.rule=sudokuu"], "data.rule='sudokuu' is unknown; allowed: ['exact_weight',"),
+    (["--model=transformer"], "model='transformer' is unknown; allowed: ['dit', 'gpt']"),
+    (["--clocks.rule_threshold=1.5"], "clocks.rule_threshold=1.5 is invalid: a threshold must lie in (0, 1]"),
+    (["--clocks.mem_threshold=0"], "clocks.mem_threshold=0.0 is invalid"),
+    (["--clocks.eval_steps=[5,500]"], "clocks.eval_steps ends at 500, beyond trainer.max_steps=40"),
+    (["--clocks.eval_steps=[20,10]"], "strictly increasing"),
+    (["--ckpt_path=/nonexistent.ckpt"], "ckpt_path=/nonexistent.ckpt does not exist"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT)
 def test_bad_input_fails_before_training_and_writes_nothing(tmp_path: Path, args: list[str], message: str) -> None:
     run_dir = tmp_path / "run"
     result = clocks("fit", *QUICK, f"--trainer.default_root_dir={run_dir}", *args)
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr
     assert not (run_dir / "curves.csv").exists() and not (run_dir / "checkpoints").exists()
+
+
+def test_an_unreadable_config_path_is_named() -> None:
+    result = clocks("fit", "--config", "configs/does_not_exist.yaml")
+    assert result.returncode == 2
+    assert "does_not_exist.yaml" in result.stderr and "does not exist" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def gpt_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("gpt_run")
+    result = clocks("fit", *QUICK, f"--trainer.default_root_dir={run_dir}", "--trainer.max_steps=10",
+                    "--clocks.eval_steps=[10]", "--trainer.logger=false")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data.rule.group_size=4"], "was trained on rule"),
+        (["--model=dit"], "was trained with model _class_path='lightning_clocks.modules.AutoregressiveModule'"),
+    ],
+)
+def test_a_checkpoint_from_another_rule_or_model_is_refused(
+    tmp_path: Path, gpt_checkpoint: Path, args: list[str], message: str
+) -> None:
+    run_dir = tmp_path / "run"
+    result = clocks("fit", *QUICK, f"--trainer.default_root_dir={run_dir}", f"--ckpt_path={gpt_checkpoint}", *args)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr
+    assert not (run_dir / "curves.csv").exists()

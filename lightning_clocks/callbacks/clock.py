@@ -95,6 +95,7 @@ class ClockCallback(L.Callback):
         self.evaluation_seconds = 0.0
         self._metrics: torch.nn.Module | None = None
         self.checkpoint_step: int | None = None
+        self.rule_description: dict[str, object] | None = None
 
     # ----------------------------------------------------------------- schedule and setup
     def resolve_schedule(self, max_steps: int) -> list[int]:
@@ -121,6 +122,7 @@ class ClockCallback(L.Callback):
         if not isinstance(trainer.datamodule, RuleDataModule):
             raise ConfigError("ClockCallback needs the RuleDataModule (trainer.datamodule)")
         self.schedule = self.resolve_schedule(trainer.max_steps)
+        self.rule_description = trainer.datamodule.rule.describe()
 
     def _build_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> torch.nn.Module:
         data: RuleDataModule = trainer.datamodule
@@ -218,7 +220,7 @@ class ClockCallback(L.Callback):
 
     # ----------------------------------------------------------------- checkpoint state
     def state_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "evaluation_seconds": self.evaluation_seconds}
+        return {"rows": self.rows, "evaluation_seconds": self.evaluation_seconds, "rule": self.rule_description}
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         """Remember the step of a loaded checkpoint (``clocks validate`` does not restore the loop's step)."""
@@ -234,10 +236,25 @@ def _public(hparams: Any) -> dict[str, Any]:
     return {name: value for name, value in dict(hparams).items() if not name.startswith("_")}
 
 
+#: Rates drawn together in one W&B line plot at the end of training.
+WANDB_LINE_PLOT_RATES = ("validity", "copy_rate", "novel_valid", "control_copy_rate")
+
+
 def _summarize_to_wandb(logger: WandbLogger, clocks: Clocks, rows: list[dict[str, float]]) -> None:
-    """Clocks in the W&B run summary and the curves as a table."""
+    """Clocks in the W&B run summary, the curves as a table, and validity with copy rate in one line plot."""
+    import wandb
+
     run = logger.experiment
     for name, value in clocks.to_dict().items():
         run.summary[f"clocks/{name}"] = value
     columns = list(rows[0])
     logger.log_table(key="clocks/curves", columns=columns, data=[[row[name] for name in columns] for row in rows])
+    rates = [name for name in WANDB_LINE_PLOT_RATES if name in rows[0]]
+    line_plot = wandb.plot.line_series(
+        xs=[row["step"] for row in rows],
+        ys=[[row[name] for row in rows] for name in rates],
+        keys=rates,
+        title="Validity and copy rate against training step",
+        xname="step",
+    )
+    run.log({"clocks_plots/validity_and_copy_rate": line_plot})

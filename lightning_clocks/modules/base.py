@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -46,6 +47,8 @@ class GenerativeModule(L.LightningModule):
         self.weight_decay = weight_decay
         self.betas = betas
         self.warmup_steps = warmup_steps
+        self.fault: str | None = None
+        self.fault_step = 0
 
     @property
     def family(self) -> str:
@@ -82,14 +85,32 @@ class GenerativeModule(L.LightningModule):
             return torch.empty(0, self.sequence_length, dtype=torch.long, device=self.device)
         return torch.cat(chunks)
 
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor | None:
         loss = self.training_loss(batch)
         if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"training loss became {loss.item()} at step {self.global_step}; lower model.lr or check the data"
-            )
+            # Skip this update and stop; on_train_end saves the last good state after the callbacks wrote the curves.
+            self.fault_step = self.global_step
+            self.fault = f"training loss became {loss.item()} after {self.fault_step} optimizer steps"
+            self.trainer.should_stop = True
+            return None
         self.log("train/loss", loss, prog_bar=True)
         return loss
+
+    def on_train_end(self) -> None:
+        """After a non-finite loss: save the weights of the last good step (if they are finite) and fail clearly."""
+        if self.fault is None:
+            return
+        if all(bool(torch.isfinite(parameter).all()) for parameter in self.parameters()):
+            checkpoint_dir = getattr(self.trainer.checkpoint_callback, "dirpath", None)
+            folder = Path(checkpoint_dir or Path(self.trainer.default_root_dir) / "checkpoints")
+            path = folder / f"last-good-step{self.fault_step}.ckpt"
+            self.trainer.save_checkpoint(path)
+            saved = f"the last good state is saved in {path}"
+        else:
+            saved = "the weights were already non-finite: resume from the latest periodic checkpoint"
+        raise NonFiniteLossError(
+            f"{self.fault}; curves and clocks are saved; {saved}; lower model.lr or check the data"
+        )
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         """Nothing per batch: the ClockCallback evaluates generated samples at the end of validation."""

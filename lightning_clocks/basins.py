@@ -1,0 +1,381 @@
+"""Basins of attraction and the learned score landscape (SPEC §3), as functions of a denoiser or a GPT.
+
+**Diffusion.** For three target classes (``train``: training samples; ``control``: held-out valid
+samples, i.e. novel valid; ``invalid``: uniformly random sequences that break the rule) and a
+grid of noise levels sigma, each target's cells are noised, ``x = c + sigma * n``, the
+probability-flow ODE is integrated from sigma back to 0 with the deterministic Heun sampler
+(``lightning_clocks.models.edm.heun_sample`` on a Karras schedule that starts at sigma), the
+result is decoded, and the target *returns* when every cell decodes back to it. The **basin
+radius** of a class is the largest sigma whose return rate is at least ``return_threshold``
+(default 0.5), interpolated linearly in log sigma towards the next grid point; ``None`` when no
+grid point reaches the threshold, and the largest grid sigma when the last one still does. At
+the same noised points the learned denoiser is compared with the reference denoisers of
+``lightning_clocks.denoisers``: ``distance_* = mean over points and cells of (D - D_ref)^2``.
+
+**Autoregressive.** The counterpart of the score is the likelihood: ``log_likelihood`` is the
+mean log-probability of a class's sequences (the training-minus-control gap grows as the GPT
+memorizes). Basins are measured by bit flips: ``k`` cells of each target are changed, then the
+GPT resamples exactly those cells, left to right, each from ``p(x_t | x_<t)`` with the other
+cells held fixed, and the target returns when the result equals it. This conditions each
+resampled cell on its prefix only, not on the fixed cells after it: the exact conditional given
+every other cell would need ``K^k`` full-sequence evaluations per target. The radius is the
+largest ``k`` with return rate >= ``return_threshold``, interpolated in log k.
+
+All randomness (target choice, noise, flips, resampling uniforms) is drawn once from ``seed``,
+so every evaluation of a run measures the same targets with the same noise.
+
+Rows (one per evaluation x class x noise level; ``basins.csv``): ``step``, ``target_class``,
+``sigma`` (diffusion) or ``flips`` (GPT), ``return_rate``, ``basin_radius`` (of the class at that
+step, repeated on each of its rows), ``distance_empirical``, ``distance_population`` (diffusion;
+empty where the rule has no exact population denoiser) and ``log_likelihood`` (GPT).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from lightning_clocks.data import derive_seed
+from lightning_clocks.denoisers import EmpiricalDenoiser, population_denoiser
+from lightning_clocks.errors import ConfigError
+from lightning_clocks.models.edm import Denoiser, heun_sample, karras_sigmas
+from lightning_clocks.models.encoding import CellEncoding
+from lightning_clocks.models.gpt import GPT
+from lightning_clocks.rules import Rule
+
+TARGET_CLASSES = ("train", "control", "invalid")
+BASINS_FILE = "basins.csv"
+
+#: Stream offsets that keep the random draws for targets, noise and flips independent.
+_TARGET_STREAM, _NOISE_STREAM, _FLIP_STREAM = 0, 1, 2
+
+
+# ----------------------------------------------------------------------------- targets
+def draw_invalid(rule: Rule, count: int, generator: torch.Generator, max_rounds: int = 1000) -> torch.Tensor:
+    """``count`` uniformly random sequences that break ``rule`` (rejection sampling)."""
+    kept: list[torch.Tensor] = []
+    found = 0
+    for _ in range(max_rounds):
+        if found >= count:
+            break
+        candidates = torch.randint(rule.vocab_size, (max(2 * (count - found), 64), rule.length), generator=generator)
+        invalid = candidates[~rule.is_valid(candidates)]
+        kept.append(invalid)
+        found += invalid.shape[0]
+    if found < count:
+        raise ConfigError(
+            f"rule {rule.name!r}: could not draw {count} invalid sequences; almost every sequence is valid"
+        )
+    return torch.cat(kept)[:count]
+
+
+def basin_targets(
+    rule: Rule, train_set: torch.Tensor, control_set: torch.Tensor, counts: Mapping[str, int], seed: int
+) -> dict[str, torch.Tensor]:
+    """The target sequences of each class: random training and control rows (without replacement) and invalid rows.
+
+    ``counts`` gives the number per class (``train``, ``control``, ``invalid``); a class larger than
+    its set is capped at the set's size, and a class with count 0 is left out.
+    """
+    generator = torch.Generator().manual_seed(derive_seed(seed, _TARGET_STREAM))
+    targets = {}
+    for name, pool in (("train", train_set), ("control", control_set)):
+        if counts.get(name, 0) > 0:
+            order = torch.randperm(pool.shape[0], generator=generator)
+            targets[name] = pool[order[: counts[name]]].cpu()
+    if counts.get("invalid", 0) > 0:
+        targets["invalid"] = draw_invalid(rule, counts["invalid"], generator)
+    return targets
+
+
+# ----------------------------------------------------------------------------- diffusion basins
+def truncated_karras_sigmas(sigma_start: float, num_steps: int, sigma_min: float, rho: float) -> torch.Tensor:
+    """A Karras schedule from ``sigma_start`` down to ``sigma_min``, then 0 (``[num_steps + 1]``).
+
+    At or below ``sigma_min`` it is the single step ``[sigma_start, 0]``, which returns D(x; sigma_start).
+    """
+    if sigma_start <= sigma_min:
+        return torch.tensor([sigma_start, 0.0], dtype=torch.float64)
+    return karras_sigmas(num_steps, sigma_min, sigma_start, rho)
+
+
+def ode_returns(
+    denoiser: Denoiser,
+    encoding: CellEncoding,
+    targets: torch.Tensor,
+    noise: torch.Tensor,
+    sigma_schedule: torch.Tensor,
+    batch_size: int = 1024,
+) -> torch.Tensor:
+    """Whether each target comes back: noise it at ``sigma_schedule[0]``, run Heun to 0, decode: ``BoolTensor[T]``.
+
+    ``targets`` are tokens ``[T, L]`` and ``noise`` standard normal cells ``[T, L, C]``, both on
+    the denoiser's device.
+    """
+    cells = encoding.encode(targets).to(noise.dtype)
+    sigma_start = float(sigma_schedule[0])
+    schedule = sigma_schedule.to(noise.dtype)
+    returned = []
+    for chunk_cells, chunk_noise, chunk_targets in zip(
+        cells.split(batch_size), noise.split(batch_size), targets.split(batch_size), strict=True
+    ):
+        # heun_sample starts at noise * sigmas[0]; shift by the target so it starts at c + sigma * n.
+        start = chunk_cells / sigma_start + chunk_noise
+        final = heun_sample(denoiser, start, schedule)
+        returned.append((encoding.decode(final) == chunk_targets).all(dim=-1))
+    return torch.cat(returned)
+
+
+def basin_radius(levels: Sequence[float], rates: Sequence[float], threshold: float = 0.5) -> float | None:
+    """Largest noise level whose return rate is >= ``threshold``, interpolated in log level towards the next one.
+
+    ``None`` when no level reaches the threshold; the largest level when the largest still does.
+    """
+    pairs = sorted(zip(levels, rates, strict=True))
+    above = [index for index, (_, rate) in enumerate(pairs) if rate >= threshold]
+    if not above:
+        return None
+    last = above[-1]
+    if last == len(pairs) - 1:
+        return float(pairs[last][0])
+    (level_in, rate_in), (level_out, rate_out) = pairs[last], pairs[last + 1]
+    fraction = (rate_in - threshold) / (rate_in - rate_out)
+    return float(math.exp(math.log(level_in) + fraction * (math.log(level_out) - math.log(level_in))))
+
+
+@torch.no_grad()
+def denoiser_distances(
+    denoiser: Denoiser, reference: Denoiser, x: torch.Tensor, sigma: float, batch_size: int = 1024
+) -> torch.Tensor:
+    """Per point, the mean over cells of ``(D(x; sigma) - D_ref(x; sigma))^2`` at noisy cells ``x [B, L, C]``."""
+    distances = []
+    for chunk in x.split(batch_size):
+        sigmas = torch.full((chunk.shape[0],), sigma, dtype=chunk.dtype, device=chunk.device)
+        distances.append(((denoiser(chunk, sigmas) - reference(chunk, sigmas)) ** 2).flatten(1).mean(dim=-1))
+    return torch.cat(distances)
+
+
+# ----------------------------------------------------------------------------- autoregressive counterpart
+@torch.no_grad()
+def mean_log_likelihood(gpt: GPT, sequences: torch.Tensor, batch_size: int = 1024) -> float:
+    """Mean log-probability (nats) of whole ``sequences`` under the GPT."""
+    total = sum(float(gpt.sequence_log_likelihood(chunk).sum()) for chunk in sequences.split(batch_size))
+    return total / sequences.shape[0]
+
+
+def flip_cells(
+    sequences: torch.Tensor, num_flips: int, vocab_size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Change ``num_flips`` distinct random cells of each row to another random symbol: ``(flipped, mask)``."""
+    rows, length = sequences.shape
+    positions = torch.rand(rows, length, generator=generator).argsort(dim=-1)[:, :num_flips]
+    mask = torch.zeros(rows, length, dtype=torch.bool).scatter_(1, positions, True)
+    offsets = torch.randint(1, vocab_size, (rows, length), generator=generator)
+    flipped = torch.where(mask, (sequences.cpu() + offsets) % vocab_size, sequences.cpu())
+    return flipped, mask
+
+
+@torch.no_grad()
+def resample_cells(
+    gpt: GPT, sequences: torch.Tensor, mask: torch.Tensor, uniforms: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    """Resample the cells where ``mask`` is set, left to right, from ``p(x_t | x_<t)``; other cells stay fixed.
+
+    Cell ``t`` of row ``i`` is drawn by inverting the CDF at ``uniforms[i, t]``, as in ``GPT.generate``.
+    """
+    current = sequences.clone()
+    for position in range(current.shape[1]):
+        rows = mask[:, position]
+        if not bool(rows.any()):
+            continue
+        logits = gpt(gpt.with_bos(current[rows]))[:, position].float() / temperature
+        cdf = torch.softmax(logits, dim=-1).cumsum(dim=-1)
+        token = (cdf < uniforms[rows, position : position + 1]).sum(dim=-1).clamp(max=gpt.config.vocab_size - 1)
+        current[rows, position] = token
+    return current
+
+
+# ----------------------------------------------------------------------------- one run's probe
+class BasinProbe:
+    """Fixed targets, noise and reference denoisers, measured on one run's model at many steps."""
+
+    def __init__(
+        self,
+        rule: Rule,
+        train_set: torch.Tensor,
+        control_set: torch.Tensor,
+        sigmas: Sequence[float],
+        flips: Sequence[int],
+        counts: Mapping[str, int],
+        seed: int = 0,
+        return_threshold: float = 0.5,
+        batch_size: int = 1024,
+        chunk_size: int = 4096,
+        max_enumerated: int = 100_000,
+    ) -> None:
+        """
+        Args:
+            rule: the run's rule.
+            train_set: the training sequences (the empirical-optimal denoiser mixes all of them).
+            control_set: held-out valid sequences.
+            sigmas: noise levels of the diffusion basins.
+            flips: numbers of changed cells of the GPT basins.
+            counts: targets per class (``train``, ``control``, ``invalid``).
+            seed: seed of every random draw of the probe.
+            return_threshold: a class has a basin at a noise level where its return rate is at least this.
+            batch_size: targets integrated (or resampled) at once.
+            chunk_size: training points per chunk of the empirical-optimal denoiser.
+            max_enumerated: largest valid set enumerated for the population denoiser.
+        """
+        if not sigmas or any(not sigma > 0 for sigma in sigmas):
+            raise ConfigError(f"basins.sigmas={list(sigmas)} is invalid: give one or more noise levels > 0")
+        if not flips or any(not 1 <= k <= rule.length for k in flips):
+            raise ConfigError(
+                f"basins.flips={list(flips)} is invalid: give one or more cell counts in 1..{rule.length}"
+            )
+        if not 0 < return_threshold <= 1:
+            raise ConfigError(f"basins.return_threshold={return_threshold} is invalid: it must lie in (0, 1]")
+        self.rule = rule
+        self.train_set = train_set.cpu()
+        self.sigmas = sorted(float(sigma) for sigma in sigmas)
+        self.flips = sorted(int(k) for k in flips)
+        self.seed = seed
+        self.return_threshold = return_threshold
+        self.batch_size = batch_size
+        self.chunk_size = chunk_size
+        self.max_enumerated = max_enumerated
+        self.targets = basin_targets(rule, train_set.cpu(), control_set.cpu(), counts, seed)
+        self._references: dict[str, tuple[Denoiser, Denoiser | None]] = {}
+
+    def references(self, encoding: CellEncoding) -> tuple[Denoiser, Denoiser | None]:
+        """The empirical-optimal and (if available) population denoisers for ``encoding`` (built once)."""
+        if encoding.name not in self._references:
+            empirical = EmpiricalDenoiser(encoding.encode(self.train_set), self.chunk_size)
+            population = population_denoiser(self.rule, encoding, self.max_enumerated, self.chunk_size)
+            self._references[encoding.name] = (empirical, population)
+        return self._references[encoding.name]
+
+    def noise(self, name: str, channels: int) -> torch.Tensor:
+        """The standard normal noise of class ``name`` (``[T, L, channels]``), the same at every evaluation."""
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, _NOISE_STREAM, TARGET_CLASSES.index(name)))
+        return torch.randn(self.targets[name].shape[0], self.rule.length, channels, generator=generator)
+
+    @torch.no_grad()
+    def measure_diffusion(
+        self,
+        step: int,
+        denoiser: Denoiser,
+        encoding: CellEncoding,
+        sampler_steps: int,
+        sigma_min: float,
+        rho: float,
+        device: torch.device | str = "cpu",
+    ) -> list[dict[str, object]]:
+        """Return rates, basin radii and denoiser distances of ``denoiser`` for every class and sigma.
+
+        All classes are integrated together, one ODE batch per sigma.
+        """
+        empirical, population = self.references(encoding)
+        names = list(self.targets)
+        sizes = [self.targets[name].shape[0] for name in names]
+        targets = torch.cat([self.targets[name] for name in names]).to(device)
+        noise = torch.cat([self.noise(name, encoding.channels) for name in names]).to(device)
+        cells = encoding.encode(targets)
+        rows_by_class: dict[str, list[dict[str, object]]] = {name: [] for name in names}
+        for sigma in self.sigmas:
+            schedule = truncated_karras_sigmas(sigma, sampler_steps, sigma_min, rho)
+            returned = ode_returns(denoiser, encoding, targets, noise, schedule, self.batch_size)
+            noisy = cells + sigma * noise
+            distances = {"distance_empirical": denoiser_distances(denoiser, empirical, noisy, sigma, self.batch_size)}
+            if population is not None:
+                distances["distance_population"] = denoiser_distances(
+                    denoiser, population, noisy, sigma, self.batch_size
+                )
+            for index, name in enumerate(names):
+                row: dict[str, object] = {
+                    "step": step,
+                    "target_class": name,
+                    "sigma": sigma,
+                    "return_rate": float(returned.split(sizes)[index].float().mean()),
+                }
+                for column, values in distances.items():
+                    row[column] = float(values.split(sizes)[index].mean())
+                rows_by_class[name].append(row)
+        return [row for name in names for row in self._with_radius(rows_by_class[name], "sigma")]
+
+    @torch.no_grad()
+    def measure_autoregressive(
+        self, step: int, gpt: GPT, temperature: float = 1.0, device: torch.device | str = "cpu"
+    ) -> list[dict[str, object]]:
+        """Mean log-likelihood and bit-flip return rates of ``gpt`` for every class and number of flips.
+
+        All classes are resampled together, one batch per number of flips.
+        """
+        names = list(self.targets)
+        sizes = [self.targets[name].shape[0] for name in names]
+        tokens = torch.cat([self.targets[name] for name in names])
+        targets = tokens.to(device)
+        log_likelihoods = {
+            name: mean_log_likelihood(gpt, self.targets[name].to(device), self.batch_size) for name in names
+        }
+        rows_by_class: dict[str, list[dict[str, object]]] = {name: [] for name in names}
+        for num_flips in self.flips:
+            generator = torch.Generator().manual_seed(derive_seed(self.seed, _FLIP_STREAM, num_flips))
+            flipped, mask = flip_cells(tokens, num_flips, self.rule.vocab_size, generator)
+            uniforms = torch.rand(tokens.shape, generator=generator)
+            resampled = torch.cat(
+                [
+                    resample_cells(gpt, *(part.to(device) for part in chunk), temperature)
+                    for chunk in zip(
+                        flipped.split(self.batch_size),
+                        mask.split(self.batch_size),
+                        uniforms.split(self.batch_size),
+                        strict=True,
+                    )
+                ]
+            )
+            returned = (resampled == targets).all(dim=-1).float()
+            for name, rates in zip(names, returned.split(sizes), strict=True):
+                rows_by_class[name].append(
+                    {
+                        "step": step,
+                        "target_class": name,
+                        "flips": num_flips,
+                        "return_rate": float(rates.mean()),
+                        "log_likelihood": log_likelihoods[name],
+                    }
+                )
+        return [row for name in names for row in self._with_radius(rows_by_class[name], "flips")]
+
+    def _with_radius(self, class_rows: list[dict[str, object]], level: str) -> list[dict[str, object]]:
+        """The rows of one class, each with the class's basin radius over ``level``."""
+        radius = basin_radius(
+            [float(row[level]) for row in class_rows],
+            [float(row["return_rate"]) for row in class_rows],
+            self.return_threshold,
+        )
+        return [{**row, "basin_radius": radius} for row in class_rows]
+
+
+def summary_metrics(rows: Sequence[Mapping[str, object]]) -> dict[str, float]:
+    """Scalars for loggers from one evaluation's rows: ``basins/radius/<class>``, per-level rates and distances."""
+    metrics: dict[str, float] = {}
+    log_likelihoods: dict[str, float] = {}
+    for row in rows:
+        name = str(row["target_class"])
+        level = f"sigma_{row['sigma']:g}" if "sigma" in row else f"flips_{row['flips']}"
+        if row.get("basin_radius") is not None:
+            metrics[f"basins/radius/{name}"] = float(row["basin_radius"])
+        metrics[f"basins/return_rate/{name}/{level}"] = float(row["return_rate"])
+        for column in ("distance_empirical", "distance_population"):
+            if row.get(column) is not None:
+                metrics[f"basins/{column}/{name}/{level}"] = float(row[column])
+        if "log_likelihood" in row:
+            log_likelihoods[name] = float(row["log_likelihood"])
+    for name, value in log_likelihoods.items():
+        metrics[f"basins/log_likelihood/{name}"] = value
+    if "train" in log_likelihoods and "control" in log_likelihoods:
+        metrics["basins/log_likelihood_gap"] = log_likelihoods["train"] - log_likelihoods["control"]
+    return metrics

@@ -1,0 +1,248 @@
+"""The report's figures as PNG files: one per run, and the sweep comparisons (docs/reading_figures.md).
+
+matplotlib is imported on first use, with the non-interactive Agg backend, so that importing
+the report costs nothing and works on machines with no display.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lightning_clocks.errors import ConfigError
+from lightning_clocks.report.analysis import SweepAnalysis, geometric_mean
+from lightning_clocks.report.runs import RunResult
+
+#: The per-run curves, in drawing order: (column in curves.csv, legend label, colour).
+RUN_CURVES = (
+    ("validity", "validity", "tab:green"),
+    ("part_validity", "part validity", "tab:olive"),
+    ("novel_valid", "novel valid (innovation)", "tab:blue"),
+    ("copy_rate", "copy rate (training set)", "tab:red"),
+    ("control_copy_rate", "control copy rate (chance)", "tab:gray"),
+)
+FIGURE_DPI = 100
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend; a ConfigError explains how to install it when it is missing."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ConfigError("clocks report needs matplotlib: pip install 'lightning-clocks[plots]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(figure: Any, path: Path) -> Path:
+    """Write ``figure`` as a PNG atomically (temporary file, then rename) and close it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(handle)
+    try:
+        figure.savefig(temporary, dpi=FIGURE_DPI, bbox_inches="tight")
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+        pyplot().close(figure)
+    return path
+
+
+def run_title(run: RunResult) -> str:
+    """``name: rule G=3, N=256, seed 0`` (what is known of the run)."""
+    rule = run.summary.get("rule", {})
+    details = [f"{rule.get('name', 'rule')} (complexity {run.complexity:g})" if run.complexity is not None else ""]
+    if run.n_train is not None:
+        details.append(f"N={run.n_train}")
+    if run.seed is not None:
+        details.append(f"seed {run.seed}")
+    return f"{run.name}\n" + ", ".join(detail for detail in details if detail)
+
+
+def plot_run(run: RunResult, path: Path) -> Path:
+    """Rates against training step (log x), the two clocks as vertical lines, the innovation window shaded."""
+    plt = pyplot()
+    curves, clocks = run.curves, run.clocks
+    figure, axes = plt.subplots(figsize=(7.0, 4.0))
+    for column, label, colour in RUN_CURVES:
+        if column in curves:
+            axes.plot(curves["step"], curves[column], marker=".", markersize=4, label=label, color=colour)
+    axes.axhline(clocks.rule_threshold, color="tab:green", linestyle=":", linewidth=1, label="rule threshold")
+    if clocks.tau_rule is not None:
+        axes.axvline(clocks.tau_rule, color="tab:green", linestyle="--", label=f"tau_rule = {clocks.tau_rule:.0f}")
+    if clocks.tau_mem is not None:
+        axes.axvline(clocks.tau_mem, color="tab:red", linestyle="--", label=f"tau_mem = {clocks.tau_mem:.0f}")
+    if clocks.window_open:
+        window_end = clocks.tau_mem if clocks.tau_mem is not None else run.last_step
+        axes.axvspan(clocks.tau_rule, window_end, color="tab:blue", alpha=0.12, label="innovation window")
+    axes.set_xscale("log")
+    axes.set_ylim(-0.02, 1.02)
+    axes.set_xlabel("training step (optimizer steps, log scale)")
+    axes.set_ylabel("fraction of generated samples")
+    axes.set_title(run_title(run), fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return save(figure, path)
+
+
+def _fit_label(name: str, fit: Any) -> str:
+    interval = ""
+    if fit.slope_interval is not None:
+        low, high = fit.slope_interval
+        interval = f", {fit.confidence:.0%} CI [{low:.2f}, {high:.2f}]"
+    return f"{name} = {fit.slope:.2f}{interval} ({fit.num_points} runs)"
+
+
+def plot_tau_mem_vs_n(runs: list[RunResult], analysis: SweepAnalysis, path: Path) -> Path:
+    """tau_mem against N on log-log axes, coloured by complexity, with the fitted power law and a slope-1 guide."""
+    plt = pyplot()
+    fit = analysis.tau_mem_fit
+    figure, axes = plt.subplots(figsize=(6.0, 4.5))
+    measured = [run for run in runs if run.clocks is not None and run.clocks.tau_mem is not None]
+    for complexity in sorted({run.complexity for run in measured}, key=lambda value: (value is None, value)):
+        group = [run for run in measured if run.complexity == complexity]
+        label = f"complexity {complexity:g}" if complexity is not None else "runs"
+        axes.scatter([run.n_train for run in group], [run.clocks.tau_mem for run in group], label=label, zorder=3)
+    n_range = np.geomspace(min(run.n_train for run in measured), max(run.n_train for run in measured), 50)
+    axes.plot(n_range, 10 ** fit.predict(np.log10(n_range)), color="black", label=_fit_label("fit: slope b", fit))
+    middle = math.sqrt(n_range[0] * n_range[-1])
+    axes.plot(
+        n_range, 10 ** fit.predict(math.log10(middle)) * n_range / middle, color="gray", linestyle=":", label="slope 1"
+    )
+    never = sum(run.clocks is not None and run.clocks.tau_mem is None for run in runs)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("training set size N (samples)")
+    axes.set_ylabel("tau_mem (optimizer steps)")
+    note = f"; {never} runs never crossed" if never else ""
+    axes.set_title(f"Memorization time against N: log tau_mem = a + b log N{note}", fontsize=10)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=8)
+    return save(figure, path)
+
+
+def plot_tau_rule_vs(runs: list[RunResult], key: str, path: Path) -> Path:
+    """tau_rule against complexity or a capacity hyperparameter; runs that never crossed drawn at their last step."""
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(6.0, 4.5))
+
+    def knob(run: RunResult) -> float | None:
+        return run.complexity if key == "complexity" else run.capacity(key)
+
+    measured = [run for run in runs if run.clocks is not None and knob(run) is not None]
+    sizes = sorted({run.n_train for run in measured}, key=lambda value: (value is None, value))
+    for n_train in sizes:
+        group = [run for run in measured if run.n_train == n_train]
+        crossed = [run for run in group if run.clocks.tau_rule is not None]
+        axes.scatter([knob(run) for run in crossed], [run.clocks.tau_rule for run in crossed], label=f"N={n_train}")
+    never = [run for run in measured if run.clocks.tau_rule is None]
+    if never:
+        axes.scatter(
+            [knob(run) for run in never],
+            [run.last_step for run in never],
+            marker="^",
+            facecolors="none",
+            edgecolors="black",
+            label="not reached by the last step",
+        )
+    knobs = sorted({knob(run) for run in measured})
+    means = [geometric_mean([run.clocks.tau_rule for run in measured if knob(run) == value]) for value in knobs]
+    axes.plot(
+        [value for value, mean in zip(knobs, means, strict=True) if mean is not None],
+        [mean for mean in means if mean is not None],
+        color="black",
+        linewidth=1,
+        label="geometric mean",
+    )
+    axes.set_yscale("log")
+    axes.set_xticks(knobs)
+    axes.set_xlabel("rule complexity (e.g. parity group size G)" if key == "complexity" else f"model {key}")
+    axes.set_ylabel("tau_rule (optimizer steps)")
+    axes.set_title(f"Rule-learning time against {'rule complexity' if key == 'complexity' else key}", fontsize=10)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=8)
+    return save(figure, path)
+
+
+def plot_window_vs_n(runs: list[RunResult], analysis: SweepAnalysis, path: Path) -> Path:
+    """Window width log10(tau_mem / tau_rule) against N, with its fit and the N where the fit reaches zero."""
+    plt = pyplot()
+    fit = analysis.window_fit
+    figure, axes = plt.subplots(figsize=(6.0, 4.5))
+    measured = [run for run in runs if run.clocks is not None and run.clocks.window is not None]
+    for complexity in sorted({run.complexity for run in measured}, key=lambda value: (value is None, value)):
+        group = [run for run in measured if run.complexity == complexity]
+        label = f"complexity {complexity:g}" if complexity is not None else "runs"
+        axes.scatter([run.n_train for run in group], [run.clocks.window for run in group], label=label, zorder=3)
+    n_range = np.geomspace(min(run.n_train for run in measured), max(run.n_train for run in measured), 50)
+    axes.plot(
+        n_range, fit.predict(np.log10(n_range)), color="black", label=_fit_label("fit: width per decade of N", fit)
+    )
+    axes.axhline(0.0, color="tab:red", linestyle="--", linewidth=1, label="window vanishes (tau_rule = tau_mem)")
+    if analysis.window_vanishes_at_n is not None:
+        axes.annotate(
+            f"fit reaches 0 at N = {analysis.window_vanishes_at_n:.3g}",
+            xy=(0.02, 0.04),
+            xycoords="axes fraction",
+            fontsize=8,
+        )
+    axes.set_xscale("log")
+    axes.set_xlabel("training set size N (samples)")
+    axes.set_ylabel("window width log10(tau_mem / tau_rule) (decades)")
+    axes.set_title("Innovation window width against N", fontsize=10)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=8)
+    return save(figure, path)
+
+
+def plot_window_map(analysis: SweepAnalysis, path: Path) -> Path:
+    """An N x complexity grid: the fraction of runs (seeds) whose innovation window is open in each cell."""
+    plt = pyplot()
+    cells = analysis.window_open_map
+    sizes = sorted({n_train for n_train, _ in cells})
+    complexities = sorted({complexity for _, complexity in cells})
+    grid = np.full((len(complexities), len(sizes)), np.nan)
+    for (n_train, complexity), fraction in cells.items():
+        grid[complexities.index(complexity), sizes.index(n_train)] = fraction
+    figure, axes = plt.subplots(figsize=(1.2 * len(sizes) + 2.5, 0.8 * len(complexities) + 2.0))
+    image = axes.imshow(grid, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto", origin="lower")
+    for row, column in np.ndindex(grid.shape):
+        if not np.isnan(grid[row, column]):
+            word = "open" if grid[row, column] == 1 else "vanished" if grid[row, column] == 0 else "mixed"
+            axes.text(column, row, f"{word}\n{grid[row, column]:.0%}", ha="center", va="center", fontsize=8)
+    axes.set_xticks(range(len(sizes)), [str(size) for size in sizes])
+    axes.set_yticks(range(len(complexities)), [f"{value:g}" for value in complexities])
+    axes.set_xlabel("training set size N (samples)")
+    axes.set_ylabel("rule complexity")
+    axes.set_title("Where the innovation window is open", fontsize=10)
+    figure.colorbar(image, ax=axes, label="fraction of runs with an open window")
+    return save(figure, path)
+
+
+def sweep_figures(runs: list[RunResult], analysis: SweepAnalysis, folder: Path) -> dict[str, Path]:
+    """Every sweep figure the runs support, keyed by a caption; none for a single run."""
+    figures: dict[str, Path] = {}
+    if analysis.tau_mem_fit is not None:
+        figures["tau_mem against N (log-log) with the fitted slope"] = plot_tau_mem_vs_n(
+            runs, analysis, folder / "tau_mem_vs_n.png"
+        )
+    if len(analysis.tau_rule_by_complexity) >= 2:
+        figures["tau_rule against rule complexity"] = plot_tau_rule_vs(
+            runs, "complexity", folder / "tau_rule_vs_complexity.png"
+        )
+    for key in analysis.capacity_keys:
+        figures[f"tau_rule against model {key} (capacity)"] = plot_tau_rule_vs(
+            runs, key, folder / f"tau_rule_vs_{key}.png"
+        )
+    if analysis.window_fit is not None:
+        figures["innovation window width against N"] = plot_window_vs_n(runs, analysis, folder / "window_vs_n.png")
+    if len(analysis.window_open_map) >= 2:
+        figures["N x complexity map of the innovation window"] = plot_window_map(analysis, folder / "window_map.png")
+    return figures

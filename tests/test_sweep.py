@@ -1,0 +1,173 @@
+"""``clocks sweep``: grid expansion, the local runner (GPUs, failures, resume) and the Slurm job-array script."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from lightning_clocks import sweep
+from lightning_clocks.errors import ConfigError
+
+QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
+TINY = [
+    "--trainer.max_steps=30",
+    "--clocks.num_samples=32",
+    "--clocks.num_evaluations=4",
+    "--data.rule.length=12",
+    "--trainer.enable_progress_bar=false",
+]
+
+
+def read_table(path: Path) -> list[dict[str, str]]:
+    with open(path) as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_grid_expands_to_every_combination_times_every_seed() -> None:
+    grid = sweep.parse_grid(["data.n_train=128,256", "data.rule.group_size=2,3"])
+    runs = sweep.expand_grid(grid, sweep.parse_seeds("0,1"))
+    assert len(runs) == 8
+    assert runs[0].name == "n_train-128_group_size-2_seed-0"
+    assert runs[-1].values == {"data.n_train": "256", "data.rule.group_size": "3"}
+    assert runs[1].overrides() == [
+        "--data.n_train=128",
+        "--data.rule.group_size=2",
+        "--seed_everything=1",
+        "--data.seed=1",
+    ]
+    assert sweep.expand_grid({}, [None])[0].name == "base"
+
+
+def test_run_names_keep_keys_with_the_same_last_part_apart() -> None:
+    names = sweep.short_keys(["model.init_args.width", "data.rule.width", "data.n_train"])
+    assert names == {"model.init_args.width": "init_args.width", "data.rule.width": "rule.width", "data.n_train": "n_train"}
+
+
+@pytest.mark.parametrize(
+    ("specs", "message"),
+    [
+        (["data.n_train"], "KEY=VALUE1,VALUE2"),
+        (["data.n_train=1,,2"], "KEY=VALUE1,VALUE2"),
+        (["data.n_train=1", "data.n_train=2"], "twice"),
+        (["data.n_train=1,1"], "repeats a value"),
+        (["data.seed=1,2"], "--seeds"),
+    ],
+)
+def test_bad_grids_are_config_errors(specs: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        sweep.parse_grid(specs)
+
+
+def test_bad_command_lines_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="seeds"):
+        sweep.parse_seeds("0,x")
+    with pytest.raises(ConfigError, match="--dry-run"):
+        sweep.main(["--config", QUICKSTART, "--out", str(tmp_path), "--dry-run"])
+    with pytest.raises(ConfigError, match="--jobs"):
+        sweep.main(["--config", QUICKSTART, "--out", str(tmp_path), "--jobs", "0"])
+    with pytest.raises(ConfigError, match="not a file"):
+        sweep.main(["--config", str(tmp_path / "missing.yaml"), "--out", str(tmp_path)])
+
+
+def test_local_runner_gives_each_run_one_gpu_its_wandb_group_and_records_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    runs = sweep.expand_grid({"data.n_train": ["1", "2", "3", "4"]}, [None])
+    report = "import os; print('GPU', os.environ['CUDA_VISIBLE_DEVICES'], os.environ['WANDB_RUN_GROUP'], os.environ['WANDB_NAME'])"
+    commands = {run.name: [sys.executable, "-c", report] for run in runs}
+    commands["n_train-4"] = [sys.executable, "-c", "raise SystemExit(3)"]
+    launched = sweep.run_local(tmp_path, runs, commands, "my_sweep", jobs=2)
+    assert [run.name for run in launched] == [run.name for run in runs]
+    gpus = set()
+    for run in runs[:3]:
+        log = (tmp_path / run.name / sweep.LOG_FILE).read_text()
+        gpu, group, name = re.search(r"GPU (\S+) (\S+) (\S+)", log).groups()
+        assert (group, name) == ("my_sweep", run.name)
+        gpus.add(gpu)
+    assert gpus == {"3", "5"}
+    assert (tmp_path / "n_train-4" / sweep.EXIT_FILE).read_text().strip() == "3"
+    # Exit status 0 without clocks.json is not a finished run either.
+    assert {row["run"]: row["status"] for row in read_table(tmp_path / sweep.SWEEP_TABLE)} == {
+        run.name: sweep.FAILED for run in runs
+    }
+
+
+def run_sweep(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_clocks.cli", "sweep", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+
+
+def test_sweep_runs_skips_finished_runs_on_resume_and_retries_failed_ones(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    # N=1000 exceeds the 256 valid sequences of 12-bit parity with groups of 3: that run fails before training.
+    args = ["--config", QUICKSTART, "--grid", "data.n_train=64,1000", "--seeds", "0", "--out", str(out), "--", *TINY]
+    first = run_sweep(*args)
+    assert first.returncode == 1, first.stderr[-2000:]
+    rows = {row["run"]: row for row in read_table(out / sweep.SWEEP_TABLE)}
+    assert rows["n_train-64_seed-0"]["status"] == sweep.FINISHED
+    assert rows["n_train-64_seed-0"]["steps_trained"] == "30"
+    assert rows["n_train-64_seed-0"]["data.n_train"] == "64" and rows["n_train-64_seed-0"]["seed"] == "0"
+    assert {"tau_rule", "tau_mem", "window_log10", "final_validity", "final_copy_rate"} <= set(rows["n_train-64_seed-0"])
+    assert rows["n_train-1000_seed-0"]["status"] == sweep.FAILED
+    assert "exceeds the 256 valid sequences" in (out / "n_train-1000_seed-0" / sweep.LOG_FILE).read_text()
+
+    finished_log = out / "n_train-64_seed-0" / sweep.LOG_FILE
+    finished_state = (finished_log.stat().st_mtime_ns, finished_log.read_text())
+    second = run_sweep(*args)
+    assert "1 of 2 runs already finished; launching 1" in second.stdout
+    assert (finished_log.stat().st_mtime_ns, finished_log.read_text()) == finished_state
+    assert (out / "n_train-1000_seed-0" / sweep.LOG_FILE).read_text().count("$ ") == 2  # the failed run retried
+
+
+def test_slurm_dry_run_writes_one_array_task_per_run_without_importing_lightning(tmp_path: Path) -> None:
+    out = tmp_path / "slurm"
+    code = (
+        "import sys; from lightning_clocks import sweep; "
+        f"sys.exit(sweep.main(['--config', {QUICKSTART!r}, '--grid', 'data.n_train=128,256', "
+        f"'--grid', 'data.rule.group_size=2,3', '--out', {str(out)!r}, '--slurm', '--dry-run', "
+        "'--sbatch-option=--gres=gpu:1', '--', '--trainer.max_steps=500']) "
+        "or int('lightning' in sys.modules or 'torch' in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not submitted: --dry-run" in result.stdout
+    script = (out / sweep.SBATCH_FILE).read_text()
+    assert "#SBATCH --array=0-3\n" in script
+    assert "#SBATCH --gres=gpu:1\n" in script
+    assert "export WANDB_RUN_GROUP=slurm\n" in script
+    arms = re.findall(r"^  (\d+)\) run (.*) ;;$", script, flags=re.MULTILINE)
+    assert [int(index) for index, _ in arms] == [0, 1, 2, 3]
+    expected = [(n_train, group_size) for n_train in ("128", "256") for group_size in ("2", "3")]
+    for (_, command), (n_train, group_size) in zip(arms, expected, strict=True):
+        name = f"n_train-{n_train}_group_size-{group_size}"
+        assert command.startswith(f"{out / name} {name} {sys.executable} -m lightning_clocks.cli fit ")
+        assert f"--config={QUICKSTART}" in command
+        assert f"--data.n_train={n_train} --data.rule.group_size={group_size} --trainer.max_steps=500" in command
+        assert command.endswith(f"--trainer.default_root_dir={out / name} --ckpt_path=last")
+    assert [row["status"] for row in read_table(out / sweep.SWEEP_TABLE)] == [sweep.PENDING] * 4
+
+    # An array task whose run has finished launches nothing; an index beyond the array is an error.
+    finished = out / "n_train-128_group_size-2"
+    finished.mkdir()
+    (finished / sweep.EXIT_FILE).write_text("0\n")
+    (finished / "clocks.json").write_text("{}")
+    environment = {**os.environ, "SLURM_ARRAY_TASK_ID": "0"}
+    task = subprocess.run(["bash", str(out / sweep.SBATCH_FILE)], capture_output=True, text=True, env=environment)
+    assert task.returncode == 0 and "has finished already" in task.stdout
+    assert not (finished / sweep.LOG_FILE).exists()
+    environment["SLURM_ARRAY_TASK_ID"] = "4"
+    beyond = subprocess.run(["bash", str(out / sweep.SBATCH_FILE)], capture_output=True, text=True, env=environment)
+    assert beyond.returncode == 2
