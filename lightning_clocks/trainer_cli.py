@@ -50,6 +50,12 @@ class ClocksCLI(LightningCLI):
         parser.link_arguments("data.sequence_length", "model.init_args.sequence_length", apply_on="instantiate")
         parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
 
+    def _parse_ckpt_path(self) -> None:
+        """Keep the config authoritative: Lightning would silently replace the model with the checkpoint's.
+
+        A checkpoint that does not match the config is refused by :func:`check_checkpoint_matches` instead.
+        """
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         run_dir = config.trainer.default_root_dir or "runs/default"
@@ -167,6 +173,5 @@ def run_cli(args: list[str] | None = None) -> ClocksCLI:
         save_config_kwargs={"overwrite": True, "save_to_log_dir": False},
         seed_everything_default=0,
         trainer_defaults={"max_epochs": -1},
-        load_from_checkpoint_support=False,  # the config is authoritative; foreign checkpoints are refused
         args=args,
     )
