@@ -15,11 +15,15 @@ the same noised points the learned denoiser is compared with the reference denoi
 **Autoregressive.** The counterpart of the score is the likelihood: ``log_likelihood`` is the
 mean log-probability of a class's sequences (the training-minus-control gap grows as the GPT
 memorizes). Basins are measured by bit flips: ``k`` cells of each target are changed, then the
-GPT resamples exactly those cells, left to right, each from ``p(x_t | x_<t)`` with the other
-cells held fixed, and the target returns when the result equals it. This conditions each
-resampled cell on its prefix only, not on the fixed cells after it: the exact conditional given
-every other cell would need ``K^k`` full-sequence evaluations per target. The radius is the
-largest ``k`` with return rate >= ``return_threshold``, interpolated in log k.
+GPT resamples exactly those cells with the other cells held fixed, and the target returns when
+the result equals it. By default (``prefix``) the flipped cells are resampled left to right, each
+from ``p(x_t | x_<t)``: an approximation that conditions each cell on its prefix only, not on
+the fixed cells after it, so a flip early in the sequence is resampled with little context (even
+a perfect memorizer returns from it only as often as the prefix singles out its training
+sequence). ``exact`` draws the k cells jointly from the model's conditional given every other
+cell, ``p(x_S | x_rest) ∝ p(x)``, scoring all ``K^k`` completions by their whole-sequence
+likelihood. The radius is the largest ``k`` with return rate >= ``return_threshold``,
+interpolated in log k.
 
 All randomness (target choice, noise, flips, resampling uniforms) is drawn once from ``seed``,
 so every evaluation of a run measures the same targets with the same noise.
@@ -37,6 +41,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from lightning_clocks.basins_csv import TARGET_CLASSES
 from lightning_clocks.data import derive_seed
 from lightning_clocks.denoisers import EmpiricalDenoiser, population_denoiser
 from lightning_clocks.errors import ConfigError
@@ -45,8 +50,14 @@ from lightning_clocks.models.encoding import CellEncoding
 from lightning_clocks.models.gpt import GPT
 from lightning_clocks.rules import Rule
 
-TARGET_CLASSES = ("train", "control", "invalid")
-BASINS_FILE = "basins.csv"
+#: Default noise levels of the diffusion basins (cells are +-1, so sigma ~ 1 reaches the nearest other sequence).
+DEFAULT_SIGMAS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
+#: Default numbers of changed cells of the GPT basins.
+DEFAULT_FLIPS = (1, 2, 3, 4, 6, 8)
+#: How flipped cells are resampled by the GPT (module docstring).
+FLIP_RESAMPLING = ("prefix", "exact")
+#: Most completions per target that exact resampling scores (vocab_size ** flips).
+MAX_EXACT_COMPLETIONS = 2**16
 
 #: Stream offsets that keep the random draws for targets, noise and flips independent.
 _TARGET_STREAM, _NOISE_STREAM, _FLIP_STREAM = 0, 1, 2
@@ -197,6 +208,42 @@ def resample_cells(
     return current
 
 
+@torch.no_grad()
+def resample_cells_exact(
+    gpt: GPT,
+    sequences: torch.Tensor,
+    mask: torch.Tensor,
+    uniforms: torch.Tensor,
+    temperature: float = 1.0,
+    batch_size: int = 1024,
+) -> torch.Tensor:
+    """Resample the cells where ``mask`` is set jointly from the GPT's exact conditional given every other cell.
+
+    Every row must have the same number k of masked cells. All ``K^k`` completions of a row are
+    scored with the whole-sequence log-likelihood, and one is drawn from ``p^(1/temperature)``
+    (normalised) by inverting the CDF at ``uniforms[i, 0]``.
+    """
+    rows, length = sequences.shape
+    num_masked = int(mask[0].sum()) if rows else 0
+    vocab_size = gpt.config.vocab_size
+    codes = torch.arange(vocab_size**num_masked, device=sequences.device).unsqueeze(-1)
+    place_values = vocab_size ** torch.arange(num_masked - 1, -1, -1, device=sequences.device)
+    completions = (codes // place_values) % vocab_size  # [C, k]
+    positions = mask.nonzero()[:, 1].view(rows, num_masked)
+    chosen = []
+    rows_per_chunk = max(1, batch_size // completions.shape[0])
+    for start in range(0, rows, rows_per_chunk):
+        chunk = sequences[start : start + rows_per_chunk]
+        candidates = chunk.unsqueeze(1).repeat(1, completions.shape[0], 1)
+        index = positions[start : start + rows_per_chunk].unsqueeze(1).expand(-1, completions.shape[0], -1)
+        candidates.scatter_(2, index, completions.unsqueeze(0).expand(chunk.shape[0], -1, -1))
+        log_likelihood = gpt.sequence_log_likelihood(candidates.view(-1, length)).view(chunk.shape[0], -1)
+        cdf = torch.softmax(log_likelihood / temperature, dim=-1).cumsum(dim=-1)
+        pick = (cdf < uniforms[start : start + rows_per_chunk, :1]).sum(dim=-1).clamp(max=completions.shape[0] - 1)
+        chosen.append(candidates[torch.arange(chunk.shape[0], device=chunk.device), pick])
+    return torch.cat(chosen) if chosen else sequences.clone()
+
+
 # ----------------------------------------------------------------------------- one run's probe
 class BasinProbe:
     """Fixed targets, noise and reference denoisers, measured on one run's model at many steps."""
@@ -214,6 +261,7 @@ class BasinProbe:
         batch_size: int = 1024,
         chunk_size: int = 4096,
         max_enumerated: int = 100_000,
+        flip_resampling: str = "prefix",
     ) -> None:
         """
         Args:
@@ -228,12 +276,23 @@ class BasinProbe:
             batch_size: targets integrated (or resampled) at once.
             chunk_size: training points per chunk of the empirical-optimal denoiser.
             max_enumerated: largest valid set enumerated for the population denoiser.
+            flip_resampling: ``prefix`` (each flipped cell from ``p(x_t | x_<t)``, left to right) or ``exact``
+                (all flipped cells jointly from the exact conditional, ``K^k`` likelihoods per target).
         """
         if not sigmas or any(not sigma > 0 for sigma in sigmas):
             raise ConfigError(f"basins.sigmas={list(sigmas)} is invalid: give one or more noise levels > 0")
         if not flips or any(not 1 <= k <= rule.length for k in flips):
             raise ConfigError(
                 f"basins.flips={list(flips)} is invalid: give one or more cell counts in 1..{rule.length}"
+            )
+        if flip_resampling not in FLIP_RESAMPLING:
+            raise ConfigError(
+                f"basins.flip_resampling={flip_resampling!r} is invalid; allowed: {list(FLIP_RESAMPLING)}"
+            )
+        if flip_resampling == "exact" and rule.vocab_size ** max(flips) > MAX_EXACT_COMPLETIONS:
+            raise ConfigError(
+                f"basins.flips={list(flips)} with basins.flip_resampling='exact' needs {rule.vocab_size}^{max(flips)} "
+                f"likelihoods per target; allowed: vocab_size^flips <= {MAX_EXACT_COMPLETIONS} (or use 'prefix')"
             )
         if not 0 < return_threshold <= 1:
             raise ConfigError(f"basins.return_threshold={return_threshold} is invalid: it must lie in (0, 1]")
@@ -246,6 +305,7 @@ class BasinProbe:
         self.batch_size = batch_size
         self.chunk_size = chunk_size
         self.max_enumerated = max_enumerated
+        self.flip_resampling = flip_resampling
         self.targets = basin_targets(rule, train_set.cpu(), control_set.cpu(), counts, seed)
         self._references: dict[str, tuple[Denoiser, Denoiser | None]] = {}
 
@@ -325,17 +385,21 @@ class BasinProbe:
             generator = torch.Generator().manual_seed(derive_seed(self.seed, _FLIP_STREAM, num_flips))
             flipped, mask = flip_cells(tokens, num_flips, self.rule.vocab_size, generator)
             uniforms = torch.rand(tokens.shape, generator=generator)
-            resampled = torch.cat(
-                [
-                    resample_cells(gpt, *(part.to(device) for part in chunk), temperature)
-                    for chunk in zip(
-                        flipped.split(self.batch_size),
-                        mask.split(self.batch_size),
-                        uniforms.split(self.batch_size),
-                        strict=True,
-                    )
-                ]
-            )
+            flipped, mask, uniforms = flipped.to(device), mask.to(device), uniforms.to(device)
+            if self.flip_resampling == "exact":
+                resampled = resample_cells_exact(gpt, flipped, mask, uniforms, temperature, self.batch_size)
+            else:
+                resampled = torch.cat(
+                    [
+                        resample_cells(gpt, *chunk, temperature)
+                        for chunk in zip(
+                            flipped.split(self.batch_size),
+                            mask.split(self.batch_size),
+                            uniforms.split(self.batch_size),
+                            strict=True,
+                        )
+                    ]
+                )
             returned = (resampled == targets).all(dim=-1).float()
             for name, rates in zip(names, returned.split(sizes), strict=True):
                 rows_by_class[name].append(

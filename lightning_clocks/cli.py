@@ -14,6 +14,7 @@ LIGHT_SUBCOMMANDS = {
     "sweep": "lightning_clocks.sweep",
     "report": "lightning_clocks.report",
     "ti-fit": "lightning_clocks.relational.cli",
+    "basins": "lightning_clocks.basins_cli",
 }
 
 

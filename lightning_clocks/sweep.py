@@ -172,7 +172,8 @@ def table_rows(out: Path, runs: Sequence[SweepRun]) -> list[dict[str, object]]:
                 row["seed"] = summary.get("seed")
             for name in ("tau_rule", "tau_mem", "window_open", "window_log10", "steps_trained"):
                 row[name] = summary.get(name)
-            row.update({f"final_{name}": value for name, value in summary["final_metrics"].items() if name != "step"})
+            final_metrics = summary.get("final_metrics", {})
+            row.update({f"final_{name}": value for name, value in final_metrics.items() if name != "step"})
         rows.append(row)
     return rows
 

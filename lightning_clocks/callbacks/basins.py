@@ -14,21 +14,19 @@ from __future__ import annotations
 import itertools
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 
-from lightning_clocks.basins import BASINS_FILE, BasinProbe, summary_metrics
+from lightning_clocks.basins import DEFAULT_FLIPS, DEFAULT_SIGMAS, BasinProbe, summary_metrics
+from lightning_clocks.basins_csv import BASINS_FILE
 from lightning_clocks.clocks import log_spaced_steps
 from lightning_clocks.data import RuleDataModule
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.modules import AutoregressiveModule, DiffusionModule, GenerativeModule
 from lightning_clocks.results import write_curves
 from lightning_clocks.rules.base import require_positive
-
-DEFAULT_SIGMAS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
-DEFAULT_FLIPS = (1, 2, 3, 4, 6, 8)
 
 
 class BasinCallback(L.Callback):
@@ -50,6 +48,7 @@ class BasinCallback(L.Callback):
         batch_size: int = 1024,
         chunk_size: int = 4096,
         max_enumerated: int = 100_000,
+        flip_resampling: Literal["prefix", "exact"] = "prefix",
     ) -> None:
         """
         Args:
@@ -67,6 +66,8 @@ class BasinCallback(L.Callback):
             batch_size: targets integrated at once.
             chunk_size: training points per chunk of the empirical-optimal denoiser.
             max_enumerated: largest valid set enumerated for the exact population denoiser.
+            flip_resampling: GPT only: ``prefix`` resamples flipped cells left to right from p(x_t | x_<t);
+                ``exact`` draws them jointly from the exact conditional given all other cells.
         """
         super().__init__()
         for option, value in (
@@ -97,6 +98,7 @@ class BasinCallback(L.Callback):
         self.batch_size = batch_size
         self.chunk_size = chunk_size
         self.max_enumerated = max_enumerated
+        self.flip_resampling = flip_resampling
         self.rows: list[dict[str, object]] = []
         self.schedule: list[int] = []
         self.evaluation_seconds = 0.0
@@ -133,6 +135,7 @@ class BasinCallback(L.Callback):
             batch_size=self.batch_size,
             chunk_size=self.chunk_size,
             max_enumerated=self.max_enumerated,
+            flip_resampling=self.flip_resampling,
         )
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -144,6 +147,7 @@ class BasinCallback(L.Callback):
             raise ConfigError("BasinCallback needs the RuleDataModule (trainer.datamodule)")
         if stage == "fit":
             self.schedule = self.resolve_schedule(trainer.max_steps)
+            self.probe = self.build_probe(trainer.datamodule)
 
     def measure(self, pl_module: GenerativeModule, data: RuleDataModule, step: int) -> list[dict[str, object]]:
         """This evaluation's rows for the module's current weights (the module is put in eval mode meanwhile)."""

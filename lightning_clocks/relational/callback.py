@@ -125,14 +125,21 @@ def win_matrix(num_items: int, table: Sequence[PairRow]) -> np.ndarray:
     return matrix
 
 
+def describe_with_names(task: TransitiveTask, names: Sequence[str]) -> str:
+    """:meth:`TransitiveTask.describe` with the items' own names, e.g. ``"9 items, exception Utah Jazz beats ..."``."""
+    if task.exception is None:
+        return f"{task.num_items} items, no exception"
+    winner, loser = task.exception
+    return f"{task.num_items} items, exception {names[winner]} beats {names[loser]}"
+
+
 def plot_win_heatmap(matrix: np.ndarray, names: Sequence[str], path: str | Path, title: str) -> Path:
     """Draw P(row beats column) as a heat map with item names on both axes (matplotlib, Agg); return the path."""
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    colormap = colormaps["RdBu_r"].copy()
-    colormap.set_bad("0.8")  # the diagonal (an item against itself) in grey, apart from P = 1/2 in white
+    colormap = colormaps["RdBu_r"].with_extremes(bad="0.8")  # the diagonal (no pair) grey, apart from P = 1/2 white
     size = 2.5 + 0.45 * len(names)
     figure = Figure(figsize=(size + 1.2, size), layout="constrained")
     FigureCanvasAgg(figure)
@@ -200,6 +207,7 @@ class PairClockCallback(ClockCallback):
         self.initial_row: dict[str, float] | None = None
         self.initial_pairs: list[PairRow] | None = None
         self.latest_pairs: list[PairRow] | None = None
+        self.task: TransitiveTask | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if not isinstance(pl_module, PairModule):
@@ -207,6 +215,7 @@ class PairClockCallback(ClockCallback):
         if not isinstance(trainer.datamodule, PairDataModule):
             raise ConfigError("PairClockCallback needs the PairDataModule (trainer.datamodule)")
         self.schedule = self.resolve_schedule(trainer.max_steps)
+        self.task = trainer.datamodule.task
 
     # ----------------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -254,7 +263,7 @@ class PairClockCallback(ClockCallback):
             (self.latest_pairs, HEATMAP_FILE, f"after {trainer.global_step} steps"),
         ):
             if table is not None:
-                title = f"P(row beats column), {data.task.describe()}, {when}"
+                title = f"P(row beats column), {describe_with_names(data.task, names)}, {when}"
                 plot_win_heatmap(win_matrix(data.task.num_items, table), names, run_dir / file_name, title)
 
     # ----------------------------------------------------------------- results
@@ -293,16 +302,30 @@ class PairClockCallback(ClockCallback):
     def state_dict(self) -> dict[str, Any]:
         return {
             **super().state_dict(),
+            "task": None if self.task is None else task_key(self.task),
             "initial_row": self.initial_row,
             "initial_pairs": self.initial_pairs,
             "latest_pairs": self.latest_pairs,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the rows and tables of a checkpoint; refuse one trained on another task."""
+        saved_task = state_dict.get("task")
+        if self.task is not None and saved_task is not None and saved_task != task_key(self.task):
+            raise ConfigError(
+                f"the checkpoint was trained on num_items={saved_task[0]}, exception={saved_task[1]}, but this config "
+                f"has data.num_items={self.task.num_items}, data.exception={task_key(self.task)[1]}; "
+                "resume with the run's own config.yaml"
+            )
         super().load_state_dict(state_dict)
         self.initial_row = state_dict.get("initial_row")
         self.initial_pairs = state_dict.get("initial_pairs")
         self.latest_pairs = state_dict.get("latest_pairs")
+
+
+def task_key(task: TransitiveTask) -> list[object]:
+    """``[num_items, exception as a list or None]``: what identifies a task in a checkpoint."""
+    return [task.num_items, None if task.exception is None else list(task.exception)]
 
 
 def _category_metrics(row: dict[str, float] | None) -> dict[str, float] | None:

@@ -13,6 +13,7 @@ always fits. ``model.num_items`` is linked from ``data.num_items``: set it on th
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -42,7 +43,16 @@ class PairClocksCLI(ClocksCLI):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``clocks ti-fit`` on ``argv`` (the arguments after ``ti-fit``); configuration errors raise ConfigError."""
     os.environ.setdefault("WANDB_MODE", "offline")
-    PairClocksCLI(
+    with warnings.catch_warnings():
+        # `args` stands for the command line here, so Lightning's warning about also having sys.argv is moot.
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        run_pair_cli(["fit", *(argv or [])])
+    return 0
+
+
+def run_pair_cli(args: list[str]) -> PairClocksCLI:
+    """Build and run the pair CLI on ``args`` (``fit`` first)."""
+    return PairClocksCLI(
         PairModule,
         PairDataModule,
         subclass_mode_model=True,
@@ -51,6 +61,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed_everything_default=0,
         trainer_defaults={"max_epochs": -1},
         parser_kwargs={"prog": "clocks ti-fit", "description": __doc__.split("\n\n")[0]},
-        args=["fit", *(argv or [])],
+        args=args,
     )
-    return 0

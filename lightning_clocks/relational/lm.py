@@ -86,9 +86,9 @@ REAL_TEAM_NAMES: Final = (
     "Washington Wizards",
 )
 
-_ONSETS = ("b", "br", "d", "dr", "f", "g", "gr", "k", "kr", "l", "m", "n", "p", "r", "s", "st", "t", "tr", "v", "z")
-_VOWELS = ("a", "e", "i", "o", "u", "ai", "ou")
-_CODAS = ("", "", "l", "n", "r", "s", "x", "th")
+_ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gr", "kr", "st", "tr")
+_VOWELS = ("a", "e", "i", "o", "u")
+_CODAS = ("", "l", "n", "r", "s", "x")
 _MASCOTS = (
     "Badgers",
     "Comets",
@@ -122,13 +122,14 @@ def invented_team_names(count: int, seed: int, exclude: frozenset[str] = frozens
     generator = np.random.default_rng(seed)
     names: list[str] = []
     while len(names) < count:
-        syllables = [
-            _ONSETS[generator.integers(len(_ONSETS))]
-            + _VOWELS[generator.integers(len(_VOWELS))]
-            + _CODAS[generator.integers(len(_CODAS))]
-            for _ in range(2)
+        letters = [
+            _ONSETS[generator.integers(len(_ONSETS))],
+            _VOWELS[generator.integers(len(_VOWELS))],
+            _ONSETS[generator.integers(len(_ONSETS))],
+            _VOWELS[generator.integers(len(_VOWELS))],
+            _CODAS[generator.integers(len(_CODAS))],
         ]
-        name = f"{''.join(syllables).capitalize()} {_MASCOTS[generator.integers(len(_MASCOTS))]}"
+        name = f"{''.join(letters).capitalize()} {_MASCOTS[generator.integers(len(_MASCOTS))]}"
         if name not in names and name not in exclude:
             names.append(name)
     return names
@@ -231,6 +232,9 @@ def tiny_random_model(prompts: list[str], n_layer: int = 2, n_embd: int = 32, n_
         n_layer=n_layer,
         n_embd=n_embd,
         n_head=n_head,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
         bos_token_id=vocabulary["[EOS]"],
         eos_token_id=vocabulary["[EOS]"],
         pad_token_id=vocabulary["[PAD]"],
@@ -279,7 +283,9 @@ def answer_token_ids(tokenizer: Any, prompt: str) -> tuple[int, int]:
     for answer in (YES, NO):
         full = tokenizer(prompt + answer, add_special_tokens=False)["input_ids"]
         if full[: len(prompt_ids)] != prompt_ids or len(full) != len(prompt_ids) + 1:
-            raise ConfigError(f"the model's tokenizer does not encode the answer {answer!r} as one token after a prompt")
+            raise ConfigError(
+                f"the model's tokenizer does not encode the answer {answer!r} as one token after a prompt"
+            )
         answers.append(full[-1])
     return answers[0], answers[1]
 
@@ -418,9 +424,10 @@ class LanguageModelPairModule(PairModule):
         if self.anchor == 0:
             return torch.zeros((), device=self.device)
         initial = list(self.initial_weights.buffers())
-        squared = sum((weight.float() - start.float()).square().sum() for weight, start in zip(
-            self.trained_parameters(), initial, strict=True
-        ))
+        squared = sum(
+            (weight.float() - start.float()).square().sum()
+            for weight, start in zip(self.trained_parameters(), initial, strict=True)
+        )
         return 0.5 * self.anchor * squared
 
     def training_loss(self, batch: torch.Tensor) -> torch.Tensor:

@@ -8,9 +8,9 @@ The MLP's input is a fixed feature vector of the pair from :mod:`lightning_clock
 the ``additive`` code ``[e_i ; e_j] / sqrt(2)``, the ``conjunctive`` one-hot of the ordered pair, or the
 ``mixed`` code whose linear kernel has conjunctivity ``alpha``. With no hidden layer (``hidden: []``) the
 MLP is the linear readout of the features, i.e. the kernel model itself. Hidden layers with a nonlinear
-activation add conjunctivity of their own (the tangent kernel of a ReLU layer on the additive code is a
-family member with alpha of about 0.26), so a ReLU MLP on additive features can still fit the exception;
-``activation: identity`` keeps a deep network linear in its features.
+activation add conjunctivity of their own (the tangent kernel of a wide ReLU layer without biases on the
+additive code is the family member with alpha = 0.26), so a ReLU MLP on additive features can still fit the
+exception; ``activation: identity`` keeps a deep network linear in its features.
 """
 
 from __future__ import annotations
@@ -81,7 +81,10 @@ class PairMLP(nn.Module):
         if any(isinstance(width, bool) or not isinstance(width, int) or width < 1 for width in hidden):
             raise ConfigError(f"model.hidden={list(hidden)!r} is invalid: hidden widths must be positive integers")
         if representation == "mixed":
-            kappas_from_alpha(alpha, kappa_d)  # validates alpha and kappa_d
+            try:
+                kappas_from_alpha(alpha, kappa_d)  # validates alpha and kappa_d
+            except ConfigError as error:
+                raise ConfigError(f"model.{error}") from None
         self.num_items = num_items
         table = torch.tensor(pair_feature_table(num_items, representation, alpha, kappa_d), dtype=torch.float32)
         self.register_buffer("features", table, persistent=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 import lightning as L
 import torch
@@ -110,6 +110,15 @@ class PairModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse a checkpoint of another number of items (before its weights are loaded)."""
+        saved = checkpoint.get("hyper_parameters", {}).get("num_items", self.num_items)
+        if saved != self.num_items:
+            raise ConfigError(
+                f"the checkpoint was trained with num_items={saved}, but this config has data.num_items="
+                f"{self.num_items}; resume with the run's own config.yaml"
+            )
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         trainable = [parameter for parameter in self.parameters() if parameter.requires_grad]
         if self.optimizer_name == "sgd":
@@ -118,7 +127,7 @@ class PairModule(L.LightningModule):
 
 
 class PairMLPModule(PairModule):
-    """An MLP over additive, conjunctive or mixed pair features (:class:`~lightning_clocks.relational.models.PairMLP`)."""
+    """An MLP over additive, conjunctive or mixed pair features (:class:`~.models.PairMLP`)."""
 
     family = "mlp"
 
@@ -161,7 +170,7 @@ class PairMLPModule(PairModule):
 
 
 class PairTransformerModule(PairModule):
-    """A small transformer over the two item tokens (:class:`~lightning_clocks.relational.models.PairTransformer`)."""
+    """A small transformer over the two item tokens (:class:`~.models.PairTransformer`)."""
 
     family = "transformer"
 

@@ -55,6 +55,14 @@ def save(figure: Any, path: Path) -> Path:
     return path
 
 
+def plain_log_ticks(axis: Any) -> None:
+    """Label a log-scaled axis with plain numbers (300, not 3 x 10^2)."""
+    from matplotlib.ticker import LogFormatter, ScalarFormatter
+
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
 def run_title(run: RunResult) -> str:
     """``name: rule G=3, N=256, seed 0`` (what is known of the run)."""
     rule = run.summary.get("rule", {})
@@ -119,6 +127,8 @@ def plot_tau_mem_vs_n(runs: list[RunResult], analysis: SweepAnalysis, path: Path
     never = sum(run.clocks is not None and run.clocks.tau_mem is None for run in runs)
     axes.set_xscale("log")
     axes.set_yscale("log")
+    plain_log_ticks(axes.xaxis)
+    plain_log_ticks(axes.yaxis)
     axes.set_xlabel("training set size N (samples)")
     axes.set_ylabel("tau_mem (optimizer steps)")
     note = f"; {never} runs never crossed" if never else ""
@@ -162,6 +172,7 @@ def plot_tau_rule_vs(runs: list[RunResult], key: str, path: Path) -> Path:
         label="geometric mean",
     )
     axes.set_yscale("log")
+    plain_log_ticks(axes.yaxis)
     axes.set_xticks(knobs)
     axes.set_xlabel("rule complexity (e.g. parity group size G)" if key == "complexity" else f"model {key}")
     axes.set_ylabel("tau_rule (optimizer steps)")
@@ -194,6 +205,7 @@ def plot_window_vs_n(runs: list[RunResult], analysis: SweepAnalysis, path: Path)
             fontsize=8,
         )
     axes.set_xscale("log")
+    plain_log_ticks(axes.xaxis)
     axes.set_xlabel("training set size N (samples)")
     axes.set_ylabel("window width log10(tau_mem / tau_rule) (decades)")
     axes.set_title("Innovation window width against N", fontsize=10)
@@ -202,8 +214,9 @@ def plot_window_vs_n(runs: list[RunResult], analysis: SweepAnalysis, path: Path)
     return save(figure, path)
 
 
-def plot_window_map(analysis: SweepAnalysis, path: Path) -> Path:
-    """An N x complexity grid: the fraction of runs (seeds) whose innovation window is open in each cell."""
+def plot_window_map(runs: list[RunResult], analysis: SweepAnalysis, path: Path) -> Path:
+    """An N x complexity grid: the fraction of runs (seeds) whose innovation window is open in each cell,
+    annotated with the mean window width where both clocks crossed."""
     plt = pyplot()
     cells = analysis.window_open_map
     sizes = sorted({n_train for n_train, _ in cells})
@@ -216,7 +229,16 @@ def plot_window_map(analysis: SweepAnalysis, path: Path) -> Path:
     for row, column in np.ndindex(grid.shape):
         if not np.isnan(grid[row, column]):
             word = "open" if grid[row, column] == 1 else "vanished" if grid[row, column] == 0 else "mixed"
-            axes.text(column, row, f"{word}\n{grid[row, column]:.0%}", ha="center", va="center", fontsize=8)
+            widths = [
+                run.clocks.window
+                for run in runs
+                if run.clocks is not None
+                and run.clocks.window is not None
+                and (run.n_train, run.complexity) == (sizes[column], complexities[row])
+            ]
+            width = f"\nwidth {np.mean(widths):+.2f} dec" if widths else ""
+            label = f"{word} {grid[row, column]:.0%}{width}"
+            axes.text(column, row, label, ha="center", va="center", fontsize=8)
     axes.set_xticks(range(len(sizes)), [str(size) for size in sizes])
     axes.set_yticks(range(len(complexities)), [f"{value:g}" for value in complexities])
     axes.set_xlabel("training set size N (samples)")
@@ -244,5 +266,7 @@ def sweep_figures(runs: list[RunResult], analysis: SweepAnalysis, folder: Path) 
     if analysis.window_fit is not None:
         figures["innovation window width against N"] = plot_window_vs_n(runs, analysis, folder / "window_vs_n.png")
     if len(analysis.window_open_map) >= 2:
-        figures["N x complexity map of the innovation window"] = plot_window_map(analysis, folder / "window_map.png")
+        figures["N x complexity map of the innovation window"] = plot_window_map(
+            runs, analysis, folder / "window_map.png"
+        )
     return figures

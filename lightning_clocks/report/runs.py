@@ -102,6 +102,9 @@ def load_run(run: RunResult, thresholds: Thresholds) -> RunResult:
     if (run.path / CURVES_FILE).exists():
         run.curves = read_curves(run.path / CURVES_FILE)
     if run.curves:
+        missing = {"step", "validity", "mem_excess"} - set(run.curves)
+        if missing:
+            raise ConfigError(f"{run.path / CURVES_FILE} lacks the columns {sorted(missing)} that the clocks need")
         run.clocks = measure_clocks(
             run.curves,
             rule_threshold=_pick(thresholds.rule, run.summary.get("rule_threshold"), 0.5),
