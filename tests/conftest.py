@@ -22,3 +22,24 @@ def hermetic_wandb(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     import wandb
 
     wandb.finish()
+
+
+def quiet_trainer(run_dir: Path, max_steps: int, callbacks: list, **overrides: object):
+    """A CPU Trainer without loggers, checkpoints, progress bars or sanity checks, for tests that train."""
+    import lightning as L
+
+    options = {
+        "max_steps": max_steps,
+        "max_epochs": -1,
+        "accelerator": "cpu",
+        "devices": 1,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+        "callbacks": callbacks,
+        "default_root_dir": run_dir,
+        **overrides,
+    }
+    return L.Trainer(**options)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import lightning as L
 import pytest
+from conftest import quiet_trainer
 
 from lightning_clocks.callbacks import ClockCallback
 from lightning_clocks.data import RuleDataModule
@@ -15,19 +16,7 @@ from lightning_clocks.rules import GroupParity
 
 
 def fit(module: L.LightningModule, data: RuleDataModule, clock: ClockCallback, run_dir: Path, max_steps: int):
-    trainer = L.Trainer(
-        max_steps=max_steps,
-        max_epochs=-1,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=[clock],
-        default_root_dir=run_dir,
-    )
+    trainer = quiet_trainer(run_dir, max_steps, [clock])
     trainer.fit(module, datamodule=data)
     return read_curves(run_dir / "curves.csv")
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import lightning as L
-from conftest import REPO
+from conftest import REPO, quiet_trainer
 
 from lightning_clocks.callbacks import ClockCallback
 from lightning_clocks.data import RuleDataModule
@@ -27,17 +27,7 @@ def run(run_dir: Path, max_steps: int, ckpt_path: str | None = None) -> ClockCal
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(
         dirpath=run_dir / "checkpoints", save_last=True, every_n_train_steps=30
     )
-    trainer = L.Trainer(
-        max_steps=max_steps,
-        max_epochs=-1,
-        accelerator="cpu",
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=[clock, checkpoint],
-        default_root_dir=run_dir,
-    )
+    trainer = quiet_trainer(run_dir, max_steps, [clock, checkpoint], enable_checkpointing=True)
     trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
     return clock
 

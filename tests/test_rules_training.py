@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, quiet_trainer
 
 from lightning_clocks.callbacks import ClockCallback
 from lightning_clocks.data import RuleDataModule
@@ -53,18 +53,7 @@ def test_cpu_configs_learn_above_chance(
     L.seed_everything(0)
     module, data = build(config_name, **overrides)
     clock = ClockCallback(eval_steps=[10, steps], num_samples=256)
-    trainer = L.Trainer(
-        max_steps=steps,
-        max_epochs=-1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=[clock],
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(tmp_path, steps, [clock])
     trainer.fit(module, datamodule=data)
     curves = read_curves(tmp_path / "curves.csv")
     chance = data.rule.chance_validity

@@ -80,6 +80,30 @@ class Rule(ABC):
             raise ValueError("sequences must be an integer tensor of tokens")
 
 
+class GroupedRule(Rule):
+    """A rule whose constraint applies to each contiguous group of ``group_size`` tokens (the complexity knob)."""
+
+    def __init__(self, length: int, group_size: int, vocab_size: int) -> None:
+        require_positive("data.rule.length", length)
+        require_positive("data.rule.group_size", group_size)
+        if length % group_size:
+            divisors = [d for d in range(1, length + 1) if length % d == 0]
+            raise ConfigError(
+                f"data.rule.group_size={group_size} does not divide data.rule.length={length}; "
+                f"allowed group sizes: {divisors}"
+            )
+        super().__init__(length=length, vocab_size=vocab_size)
+        self.group_size = group_size
+
+    @property
+    def complexity(self) -> float:
+        return float(self.group_size)
+
+    @property
+    def num_groups(self) -> int:
+        return self.length // self.group_size
+
+
 def require_positive(option: str, value: int) -> None:
     """Raise a ConfigError naming ``option`` unless ``value`` is a positive integer."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -13,10 +13,10 @@ import math
 import torch
 
 from lightning_clocks.errors import ConfigError
-from lightning_clocks.rules.base import Rule, require_positive
+from lightning_clocks.rules.base import GroupedRule
 
 
-class ExactWeight(Rule):
+class ExactWeight(GroupedRule):
     """Exactly ``weight`` ones in every contiguous group of ``group_size`` bits."""
 
     name = "exact_weight"
@@ -28,29 +28,12 @@ class ExactWeight(Rule):
             group_size: bits per group G (the complexity knob); must divide ``length``.
             weight: number of ones each group must hold, ``0 <= weight <= group_size``.
         """
-        require_positive("data.rule.length", length)
-        require_positive("data.rule.group_size", group_size)
-        if length % group_size:
-            divisors = [d for d in range(1, length + 1) if length % d == 0]
-            raise ConfigError(
-                f"data.rule.group_size={group_size} does not divide data.rule.length={length}; "
-                f"allowed group sizes: {divisors}"
-            )
         if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= group_size:
             raise ConfigError(
                 f"data.rule.weight={weight!r} is invalid for data.rule.group_size={group_size}: allowed 0..{group_size}"
             )
-        super().__init__(length=length, vocab_size=2)
-        self.group_size = group_size
+        super().__init__(length=length, group_size=group_size, vocab_size=2)
         self.weight = weight
-
-    @property
-    def complexity(self) -> float:
-        return float(self.group_size)
-
-    @property
-    def num_groups(self) -> int:
-        return self.length // self.group_size
 
     @property
     def valid_count(self) -> int:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import torch
 
 from lightning_clocks.errors import ConfigError
-from lightning_clocks.rules.base import Rule, require_positive
+from lightning_clocks.rules.base import GroupedRule, require_positive
 
 #: The sampler draws a rank below a group's valid count as one int64; this caps ``vocab_size ** group_size``.
 MAX_GROUP_ASSIGNMENTS = 2**62
 
 
-class GroupSumMod(Rule):
+class GroupSumMod(GroupedRule):
     """Every contiguous group of ``group_size`` tokens sums to ``0 mod modulus``."""
 
     name = "group_sum_mod"
@@ -32,34 +32,17 @@ class GroupSumMod(Rule):
             modulus: q, the modulus each group sum must vanish under.
             vocab_size: K, tokens are ``0..K-1``; ``K ** G`` may be at most ``2 ** 62``.
         """
-        require_positive("data.rule.length", length)
-        require_positive("data.rule.group_size", group_size)
         require_positive("data.rule.modulus", modulus)
         require_positive("data.rule.vocab_size", vocab_size)
-        if length % group_size:
-            divisors = [d for d in range(1, length + 1) if length % d == 0]
-            raise ConfigError(
-                f"data.rule.group_size={group_size} does not divide data.rule.length={length}; "
-                f"allowed group sizes: {divisors}"
-            )
+        super().__init__(length=length, group_size=group_size, vocab_size=vocab_size)
         if vocab_size**group_size > MAX_GROUP_ASSIGNMENTS:
             raise ConfigError(
                 f"data.rule.vocab_size={vocab_size} with data.rule.group_size={group_size} gives "
                 f"{vocab_size}**{group_size} assignments per group; the exact sampler allows at most 2**62: "
                 "lower vocab_size or group_size"
             )
-        super().__init__(length=length, vocab_size=vocab_size)
-        self.group_size = group_size
         self.modulus = modulus
         self._completions = _count_completions(group_size, modulus, vocab_size)
-
-    @property
-    def complexity(self) -> float:
-        return float(self.group_size)
-
-    @property
-    def num_groups(self) -> int:
-        return self.length // self.group_size
 
     @property
     def group_valid_count(self) -> int:

@@ -15,10 +15,10 @@ from typing import Literal
 import torch
 
 from lightning_clocks.errors import ConfigError
-from lightning_clocks.rules.base import Rule, require_positive
+from lightning_clocks.rules.base import GroupedRule
 
 
-class GroupParity(Rule):
+class GroupParity(GroupedRule):
     """Even parity inside every group of ``group_size`` bits."""
 
     name = "group_parity"
@@ -32,26 +32,9 @@ class GroupParity(Rule):
             group_size: bits per parity group G (the complexity knob); must divide ``length``.
             layout: ``contiguous`` raster chunks, or ``blocks`` of a square image.
         """
-        require_positive("data.rule.length", length)
-        require_positive("data.rule.group_size", group_size)
-        super().__init__(length=length, vocab_size=2)
-        if length % group_size:
-            divisors = [d for d in range(1, length + 1) if length % d == 0]
-            raise ConfigError(
-                f"data.rule.group_size={group_size} does not divide data.rule.length={length}; "
-                f"allowed group sizes: {divisors}"
-            )
-        self.group_size = group_size
+        super().__init__(length=length, group_size=group_size, vocab_size=2)
         self.layout = layout
         self.groups = _group_positions(length, group_size, layout)
-
-    @property
-    def complexity(self) -> float:
-        return float(self.group_size)
-
-    @property
-    def num_groups(self) -> int:
-        return self.length // self.group_size
 
     @property
     def valid_count(self) -> int:
