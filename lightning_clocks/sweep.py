@@ -196,11 +196,14 @@ def write_csv(path: Path, rows: Sequence[Mapping[str, object]], leading: Sequenc
     atomic_write_text(path, buffer.getvalue())
 
 
-def run_environment(sweep_name: str, name: str, gpu: str | None) -> dict[str, str]:
-    """The environment of one run: its W&B group and name, and its one GPU when there are GPUs."""
+def run_environment(sweep_name: str, name: str, gpu: str | None, jobs: int) -> dict[str, str]:
+    """The environment of one run: its W&B group and name; its one GPU when there are GPUs, else (unless
+    ``OMP_NUM_THREADS`` is set) an equal share of the CPU cores, so that ``jobs`` runs do not oversubscribe them."""
     environment = {**os.environ, "WANDB_RUN_GROUP": sweep_name, "WANDB_NAME": name}
     if gpu is not None:
         environment["CUDA_VISIBLE_DEVICES"] = gpu
+    elif "OMP_NUM_THREADS" not in environment:
+        environment["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
     return environment
 
 
@@ -243,7 +246,7 @@ def run_local(
         try:
             device = f" on GPU {gpu}" if gpu is not None else ""
             print(f"[sweep] start {run.name}{device}", flush=True)
-            returncode = launch(commands[run.name], out / run.name, run_environment(sweep_name, run.name, gpu))
+            returncode = launch(commands[run.name], out / run.name, run_environment(sweep_name, run.name, gpu, jobs))
             print(f"[sweep] {run.name}: {run_status(out / run.name)} (exit {returncode})", flush=True)
         finally:
             slots.put(gpu)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import re
 import subprocess
 import sys
@@ -54,6 +55,7 @@ def test_report_on_a_real_tiny_sweep_references_every_figure(tmp_path: Path) -> 
         capture_output=True,
         text=True,
         cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},  # thread contention slows tiny runs several-fold
         timeout=300,
     )
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr

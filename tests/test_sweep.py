@@ -84,6 +84,7 @@ def test_local_runner_gives_each_run_one_gpu_its_wandb_group_and_records_failure
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     runs = sweep.expand_grid({"data.n_train": ["1", "2", "3", "4"]}, [None])
     variables = ("CUDA_VISIBLE_DEVICES", "WANDB_RUN_GROUP", "WANDB_NAME")
     show = f"import os; print('GPU', *(os.environ[name] for name in {variables!r}))"
@@ -114,12 +115,24 @@ def test_local_runner_gives_each_run_one_gpu_its_wandb_group_and_records_failure
     assert (tmp_path / "n_train-3" / sweep.LOG_FILE).read_text().count("$ ") == 1
 
 
+def test_cpu_runs_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    environment = sweep.run_environment("group", "run", None, jobs=3)
+    assert environment["OMP_NUM_THREADS"] == "2" and "CUDA_VISIBLE_DEVICES" not in environment
+    assert sweep.run_environment("group", "run", "1", jobs=3)["CUDA_VISIBLE_DEVICES"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    assert sweep.run_environment("group", "run", None, jobs=3)["OMP_NUM_THREADS"] == "5"
+
+
 def run_sweep(*args: str) -> subprocess.CompletedProcess:
+    """``clocks sweep`` in a subprocess; one thread per run, since thread contention slows tiny runs several-fold."""
     return subprocess.run(
         [sys.executable, "-m", "lightning_clocks.cli", "sweep", *args],
         capture_output=True,
         text=True,
         cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
         timeout=300,
     )
 
@@ -151,10 +164,10 @@ def test_a_second_invocation_of_a_finished_sweep_launches_nothing(tmp_path: Path
     ) == state
 
 
-def test_slurm_dry_run_writes_one_array_task_per_run_without_importing_lightning(tmp_path: Path) -> None:
+def test_slurm_dry_run_writes_one_array_task_per_run_and_sweep_and_report_skip_lightning(tmp_path: Path) -> None:
     out = tmp_path / "slurm"
     code = (
-        "import sys; from lightning_clocks import sweep; "
+        "import sys; from lightning_clocks import report, sweep; "
         f"sys.exit(sweep.main(['--config', {QUICKSTART!r}, '--grid', 'data.n_train=128,256', "
         f"'--grid', 'data.rule.group_size=2,3', '--out', {str(out)!r}, '--slurm', '--dry-run', "
         "'--sbatch-option=--gres=gpu:1', '--', '--trainer.max_steps=500']) "

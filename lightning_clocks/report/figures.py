@@ -200,8 +200,9 @@ def plot_window_vs_n(runs: list[RunResult], analysis: SweepAnalysis, path: Path)
     if analysis.window_vanishes_at_n is not None:
         axes.annotate(
             f"fit reaches 0 at N = {analysis.window_vanishes_at_n:.3g}",
-            xy=(0.02, 0.04),
+            xy=(0.02, 0.96),
             xycoords="axes fraction",
+            va="top",
             fontsize=8,
         )
     axes.set_xscale("log")
@@ -210,7 +211,7 @@ def plot_window_vs_n(runs: list[RunResult], analysis: SweepAnalysis, path: Path)
     axes.set_ylabel("window width log10(tau_mem / tau_rule) (decades)")
     axes.set_title("Innovation window width against N", fontsize=10)
     axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, loc="lower right")
     return save(figure, path)
 
 
@@ -224,7 +225,7 @@ def plot_window_map(runs: list[RunResult], analysis: SweepAnalysis, path: Path) 
     grid = np.full((len(complexities), len(sizes)), np.nan)
     for (n_train, complexity), fraction in cells.items():
         grid[complexities.index(complexity), sizes.index(n_train)] = fraction
-    figure, axes = plt.subplots(figsize=(1.2 * len(sizes) + 2.5, 0.8 * len(complexities) + 2.0))
+    figure, axes = plt.subplots(figsize=(1.5 * len(sizes) + 2.5, 0.8 * len(complexities) + 2.0))
     image = axes.imshow(grid, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto", origin="lower")
     for row, column in np.ndindex(grid.shape):
         if not np.isnan(grid[row, column]):
@@ -236,14 +237,14 @@ def plot_window_map(runs: list[RunResult], analysis: SweepAnalysis, path: Path) 
                 and run.clocks.window is not None
                 and (run.n_train, run.complexity) == (sizes[column], complexities[row])
             ]
-            width = f"\nwidth {np.mean(widths):+.2f} dec" if widths else ""
-            label = f"{word} {grid[row, column]:.0%}{width}"
+            width = f"\nwidth {np.mean(widths):+.2f}" if widths else ""
+            label = f"{word} ({grid[row, column]:.0%}){width}"
             axes.text(column, row, label, ha="center", va="center", fontsize=8)
     axes.set_xticks(range(len(sizes)), [str(size) for size in sizes])
     axes.set_yticks(range(len(complexities)), [f"{value:g}" for value in complexities])
     axes.set_xlabel("training set size N (samples)")
     axes.set_ylabel("rule complexity")
-    axes.set_title("Where the innovation window is open", fontsize=10)
+    axes.set_title("Where the innovation window is open (width in decades of steps)", fontsize=10)
     figure.colorbar(image, ax=axes, label="fraction of runs with an open window")
     return save(figure, path)
 

@@ -66,9 +66,9 @@ def findings(runs: list[RunResult], analysis: SweepAnalysis, thresholds: Thresho
         rule = {run.clocks.rule_threshold for run in measured}
         mem = {run.clocks.mem_threshold for run in measured}
         smoothing = {run.clocks.smoothing for run in measured}
-        source = "given to the report" if thresholds != Thresholds() else "each run's own"
+        source = "the thresholds given to the report" if thresholds != Thresholds() else "each run's own thresholds"
         lines.append(
-            f"Clocks re-measured from curves.csv ({source} thresholds): rule threshold {sorted(rule)}, "
+            f"Clocks re-measured from curves.csv with {source}: rule threshold {sorted(rule)}, "
             f"memorization threshold {sorted(mem)} (on mem_excess), smoothing {sorted(smoothing)}."
         )
     if analysis.tau_mem_fit is not None:
@@ -87,7 +87,11 @@ def findings(runs: list[RunResult], analysis: SweepAnalysis, thresholds: Thresho
     if len(analysis.window_open_map) >= 2:
         closed = [cell for cell, fraction in analysis.window_open_map.items() if fraction == 0]
         cells = ", ".join(f"(N={n_train}, complexity {complexity:g})" for n_train, complexity in closed)
-        lines.append(f"Window vanished in every run at: {cells or 'no cell'}.")
+        lines.append(
+            f"Window vanished in every run at: {cells}."
+            if closed
+            else "No (N, complexity) cell has its window vanished in every run."
+        )
     return lines
 
 
