@@ -11,13 +11,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def hermetic_wandb(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Keep every W&B file out of the home folder and finish any run a test left open."""
+def hermetic_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Keep every W&B file out of the home folder, finish any run a test left open, one thread per subprocess."""
     wandb_home = tmp_path_factory.getbasetemp() / "wandb_home"
     for variable in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR"):
         monkeypatch.setenv(variable, str(wandb_home))
     monkeypatch.setenv("WANDB_MODE", os.environ.get("CLOCKS_TEST_WANDB_MODE", "disabled"))
     monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny models in subprocesses: extra threads only add overhead
     yield
     import wandb
 

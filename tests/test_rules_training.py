@@ -37,7 +37,8 @@ def build(config_name: str, **data_overrides: object) -> tuple[GenerativeModule,
 
 #: (config, data overrides, steps, validity must exceed this multiple of chance, novel valid samples expected)
 CASES = [
-    ("sudoku_gpt.yaml", {}, 600, 1e6, True),  # chance 6.7e-8
+    # N = 72 of the 288 grids: the GPT learns valid grids mostly by copying them, so only validity is claimed.
+    ("sudoku_gpt.yaml", {}, 600, 1e6, False),  # chance 6.7e-8
     ("exact_weight_gpt.yaml", {}, 600, 20, True),  # chance 0.0198
     ("mirror_symmetry_dit.yaml", {}, 500, 20, True),  # chance 1/256
     # The CPU DiT does not learn 4x4 puzzles in thousands of steps; on 3x3 Latin squares it learns by copying.
