@@ -35,7 +35,8 @@ SETTINGS = (
     "batch_size",
     "flip_resampling",
 )
-BASIN_CALLBACK_PATH = "lightning_clocks.callbacks.basins.BasinCallback"
+#: The class paths a config may use for the BasinCallback (the package exports it; the module defines it).
+BASIN_CALLBACK_PATHS = ("lightning_clocks.callbacks.BasinCallback", "lightning_clocks.callbacks.basins.BasinCallback")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +80,7 @@ def callback_settings(config: dict[str, Any], args: argparse.Namespace) -> dict[
     """BasinCallback arguments: the run's own BasinCallback settings, overridden by the command line."""
     settings: dict[str, Any] = {}
     for callback in config.get("trainer", {}).get("callbacks") or []:
-        if isinstance(callback, dict) and callback.get("class_path") == BASIN_CALLBACK_PATH:
+        if isinstance(callback, dict) and callback.get("class_path") in BASIN_CALLBACK_PATHS:
             settings.update(callback.get("init_args") or {})
     for name in SETTINGS:
         value = getattr(args, name)
