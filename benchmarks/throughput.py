@@ -84,7 +84,7 @@ def quickstart_run(max_steps: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="append the results to docs/performance.md")
-    parser.add_argument("--quickstart-steps", type=int, default=3000)
+    parser.add_argument("--quickstart-steps", type=int, default=6000)
     args = parser.parse_args()
     torch.manual_seed(0)
     gpt = AutoregressiveModule(sequence_length=24, vocab_size=2, n_layer=2, n_head=4, n_embd=64)
