@@ -271,3 +271,7 @@ def test_basins_config_fits_and_the_basins_command_reads_its_checkpoints(tmp_pat
         row for row in during_training if row["step"] == 20
     ]
     assert sorted({row["step"] for row in from_checkpoints}) == [10, 20]
+    report = clocks("report", str(run_dir))
+    assert report.returncode == 0, report.stderr[-3000:]
+    page = (run_dir / "report" / "report.html").read_text()
+    assert "basin_radius.png" in page and "denoiser_distances.png" in page

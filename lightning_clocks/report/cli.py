@@ -16,6 +16,7 @@ from lightning_clocks.report.analysis import analyze
 from lightning_clocks.report.figures import plot_run, sweep_figures
 from lightning_clocks.report.pages import findings, write_html, write_summary, write_table
 from lightning_clocks.report.runs import Thresholds, load_runs
+from lightning_clocks.report_basins import plot_basins
 
 REPORT_FOLDER = "report"
 FIGURES_FOLDER = "figures"
@@ -56,6 +57,9 @@ def main(argv: list[str]) -> int:
         for run in runs
         if run.clocks is not None
     }
+    for run in runs:  # basins and learned-score plots of runs that measured them (BasinCallback, clocks basins)
+        for path in plot_basins(run.path, figures_folder / f"basins_{run.name}"):
+            run_figures[f"run {run.name}: {path.stem.replace('_', ' ')}"] = path
     lines = findings(runs, analysis, thresholds)
     write_table(folder, runs)
     write_summary(folder, runs, lines, figures, run_figures)
