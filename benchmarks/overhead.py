@@ -11,14 +11,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import time
 from pathlib import Path
 
 import lightning as L
 import torch
+from report_table import publish
 
 from lightning_clocks.callbacks import ClockCallback
 from lightning_clocks.data import RuleDataModule
@@ -131,24 +129,7 @@ def main() -> None:
         ("GPT sampling, M = 2048, L = 36, KV cache (s)", f"{cached:.2f}"),
         ("GPT sampling without cache (s); speed-up (target >= 3)", f"{uncached:.2f}; {uncached / cached:.1f}x"),
     ]
-    machine = (
-        f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
-    )
-    lines = [
-        f"### Overheads against plain PyTorch, {datetime.date.today().isoformat()} ({machine})",
-        "",
-        "Command: `python benchmarks/overhead.py --write`",
-        "",
-        "| measure | value |",
-        "| --- | --- |",
-        *[f"| {name} | {value} |" for name, value in rows],
-        "",
-    ]
-    report = "\n".join(lines)
-    print(report)
-    if args.write:
-        with open(REPO / "docs" / "performance.md", "a") as stream:
-            stream.write("\n" + report)
+    publish("Overheads against plain PyTorch", "python benchmarks/overhead.py --write", rows, args.write)
 
 
 if __name__ == "__main__":

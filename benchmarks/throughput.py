@@ -9,10 +9,8 @@ Run by hand on a quiet machine; ``--write`` appends the results, with the machin
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -20,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from report_table import publish
 
 from lightning_clocks.data import RuleDataModule
 from lightning_clocks.modules import AutoregressiveModule, DiffusionModule, GenerativeModule
@@ -107,22 +106,7 @@ def main() -> None:
         ("quickstart: training steps/s including Lightning and evaluation", f"{quick['steps'] / quick['wall_s']:.1f}"),
         ("quickstart: tau_rule, tau_mem", f"{quick['tau_rule']:.0f}, {quick['tau_mem']}"),
     ]
-    machine = (
-        f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
-    )
-    lines = [
-        f"### Throughput, {datetime.date.today().isoformat()} ({machine})",
-        "",
-        "| measure | value |",
-        "| --- | --- |",
-        *[f"| {name} | {value} |" for name, value in rows],
-        "",
-    ]
-    report = "\n".join(lines)
-    print(report)
-    if args.write:
-        with open(REPO / "docs" / "performance.md", "a") as stream:
-            stream.write("\n" + report)
+    publish("Throughput", "python benchmarks/throughput.py --write", rows, args.write)
 
 
 if __name__ == "__main__":
