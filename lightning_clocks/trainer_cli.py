@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 from jsonargparse import Namespace
-from lightning import LightningModule, Trainer
+from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
@@ -162,16 +162,23 @@ def check_checkpoint_matches(ckpt_path: str, model: GenerativeModule, data: Rule
             )
 
 
-def run_cli(args: list[str] | None = None) -> ClocksCLI:
-    """Build and run the CLI on ``args`` (default: the command line)."""
+def run_cli(
+    args: list[str] | None = None,
+    cli_class: type[ClocksCLI] = ClocksCLI,
+    model_class: type[LightningModule] = GenerativeModule,
+    datamodule_class: type[LightningDataModule] = RuleDataModule,
+    **parser_kwargs: object,
+) -> ClocksCLI:
+    """Build and run a clocks CLI on ``args`` (default: the command line): one run folder, W&B offline by default."""
     os.environ.setdefault("WANDB_MODE", "offline")
-    return ClocksCLI(
-        GenerativeModule,
-        RuleDataModule,
+    return cli_class(
+        model_class,
+        datamodule_class,
         subclass_mode_model=True,
         save_config_callback=RunConfigCallback,
         save_config_kwargs={"overwrite": True, "save_to_log_dir": False},
         seed_everything_default=0,
         trainer_defaults={"max_epochs": -1},
+        parser_kwargs=parser_kwargs or None,
         args=args,
     )

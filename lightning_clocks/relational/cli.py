@@ -12,7 +12,6 @@ always fits. ``model.num_items`` is linked from ``data.num_items``: set it on th
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
 
@@ -22,7 +21,7 @@ from lightning.pytorch.cli import LightningArgumentParser
 from lightning_clocks.relational.callback import PairClockCallback
 from lightning_clocks.relational.data import PairDataModule
 from lightning_clocks.relational.module import PairModule
-from lightning_clocks.trainer_cli import ClocksCLI, RunConfigCallback
+from lightning_clocks.trainer_cli import ClocksCLI, run_cli
 
 
 class PairClocksCLI(ClocksCLI):
@@ -42,24 +41,15 @@ class PairClocksCLI(ClocksCLI):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``clocks ti-fit`` on ``argv`` (the arguments after ``ti-fit``); configuration errors raise ConfigError."""
-    os.environ.setdefault("WANDB_MODE", "offline")
     with warnings.catch_warnings():
         # `args` stands for the command line here, so Lightning's warning about also having sys.argv is moot.
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-        run_pair_cli(["fit", *(argv or [])])
+        run_cli(
+            ["fit", *(argv or [])],
+            PairClocksCLI,
+            PairModule,
+            PairDataModule,
+            prog="clocks ti-fit",
+            description=__doc__.split("\n\n")[0],
+        )
     return 0
-
-
-def run_pair_cli(args: list[str]) -> PairClocksCLI:
-    """Build and run the pair CLI on ``args`` (``fit`` first)."""
-    return PairClocksCLI(
-        PairModule,
-        PairDataModule,
-        subclass_mode_model=True,
-        save_config_callback=RunConfigCallback,
-        save_config_kwargs={"overwrite": True, "save_to_log_dir": False},
-        seed_everything_default=0,
-        trainer_defaults={"max_epochs": -1},
-        parser_kwargs={"prog": "clocks ti-fit", "description": __doc__.split("\n\n")[0]},
-        args=args,
-    )
