@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,15 @@ def quiet_trainer(run_dir: Path, max_steps: int, callbacks: list, **overrides: o
         **overrides,
     }
     return L.Trainer(**options)
+
+
+def run_clocks(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the ``clocks`` command in a subprocess from the repository root, as a researcher would."""
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_clocks.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+        timeout=300,
+    )

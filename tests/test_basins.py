@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -14,6 +11,7 @@ import pytest
 import torch
 import yaml
 from conftest import REPO
+from conftest import run_clocks as clocks
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_clocks.basins import (
@@ -228,18 +226,6 @@ def test_short_gpt_run_writes_flip_basins_and_log_likelihood_plot(tmp_path: Path
     assert all(row["log_likelihood"] < 0 and row.get("sigma") is None for row in rows)
     figures = plot_basins(tmp_path, tmp_path / "figures")
     assert [path.name for path in figures] == ["basin_radius.png", "basin_return_rates.png", "log_likelihood.png"]
-
-
-def clocks(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "lightning_clocks.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=300,
-    )
 
 
 def test_basins_config_fits_and_the_basins_command_reads_its_checkpoints(tmp_path: Path):

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import REPO
+from conftest import run_clocks as clocks
 
 QUICK = [
     "--config",
@@ -21,18 +19,6 @@ QUICK = [
     "--clocks.num_samples=64",
     "--clocks.num_evaluations=5",
 ]
-
-
-def clocks(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "lightning_clocks.cli", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=REPO,
-        timeout=300,
-    )
 
 
 def test_fit_writes_the_run_folder_with_wandb_offline(tmp_path: Path) -> None:
@@ -140,8 +126,14 @@ def test_an_unreadable_config_path_is_named() -> None:
 @pytest.fixture(scope="module")
 def gpt_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("gpt_run")
-    result = clocks("fit", *QUICK, f"--trainer.default_root_dir={run_dir}", "--trainer.max_steps=10",
-                    "--clocks.eval_steps=[10]", "--trainer.logger=false")
+    result = clocks(
+        "fit",
+        *QUICK,
+        f"--trainer.default_root_dir={run_dir}",
+        "--trainer.max_steps=10",
+        "--clocks.eval_steps=[10]",
+        "--trainer.logger=false",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return run_dir / "checkpoints" / "last.ckpt"
 

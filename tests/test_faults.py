@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_clocks
 
 from lightning_clocks import results
 
@@ -29,14 +27,7 @@ def test_an_interrupted_writer_leaves_the_previous_complete_file(tmp_path: Path,
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lightning_clocks.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(REPO / "tests")},
-    )
+    return run_clocks(*args, env={"PYTHONPATH": str(REPO / "tests")})
 
 
 QUICK = [

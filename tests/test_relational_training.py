@@ -10,9 +10,7 @@ the linear readout follows the exact gradient flow of the kernel theory.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from itertools import islice
@@ -23,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import REPO
+from conftest import run_clocks as clocks
 
 from lightning_clocks.cli import main
 from lightning_clocks.errors import ConfigError
@@ -300,17 +299,6 @@ def test_resuming_on_another_task_is_refused(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------- command line
-
-
-def clocks(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lightning_clocks.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        cwd=REPO,
-        timeout=300,
-    )
 
 
 def test_ti_fit_writes_the_run_folder(tmp_path: Path) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lightning_clocks.clocks import Clocks
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.report.analysis import SweepAnalysis, geometric_mean
 from lightning_clocks.report.runs import RunResult
@@ -108,16 +110,22 @@ def _fit_label(name: str, fit: Any) -> str:
     return f"{name} = {fit.slope:.2f}{interval} ({fit.num_points} runs)"
 
 
+def _scatter_against_n(axes: Any, runs: list[RunResult], value: Callable[[Clocks], float | None]) -> list[RunResult]:
+    """Scatter ``value`` of each run's clocks against N, one colour per complexity; returns the runs drawn."""
+    measured = [run for run in runs if run.clocks is not None and value(run.clocks) is not None]
+    for complexity in sorted({run.complexity for run in measured}, key=lambda number: (number is None, number)):
+        group = [run for run in measured if run.complexity == complexity]
+        label = f"complexity {complexity:g}" if complexity is not None else "runs"
+        axes.scatter([run.n_train for run in group], [value(run.clocks) for run in group], label=label, zorder=3)
+    return measured
+
+
 def plot_tau_mem_vs_n(runs: list[RunResult], analysis: SweepAnalysis, path: Path) -> Path:
     """tau_mem against N on log-log axes, coloured by complexity, with the fitted power law and a slope-1 guide."""
     plt = pyplot()
     fit = analysis.tau_mem_fit
     figure, axes = plt.subplots(figsize=(6.0, 4.5))
-    measured = [run for run in runs if run.clocks is not None and run.clocks.tau_mem is not None]
-    for complexity in sorted({run.complexity for run in measured}, key=lambda value: (value is None, value)):
-        group = [run for run in measured if run.complexity == complexity]
-        label = f"complexity {complexity:g}" if complexity is not None else "runs"
-        axes.scatter([run.n_train for run in group], [run.clocks.tau_mem for run in group], label=label, zorder=3)
+    measured = _scatter_against_n(axes, runs, lambda clocks: clocks.tau_mem)
     n_range = np.geomspace(min(run.n_train for run in measured), max(run.n_train for run in measured), 50)
     axes.plot(n_range, 10 ** fit.predict(np.log10(n_range)), color="black", label=_fit_label("fit: slope b", fit))
     middle = math.sqrt(n_range[0] * n_range[-1])
@@ -187,11 +195,7 @@ def plot_window_vs_n(runs: list[RunResult], analysis: SweepAnalysis, path: Path)
     plt = pyplot()
     fit = analysis.window_fit
     figure, axes = plt.subplots(figsize=(6.0, 4.5))
-    measured = [run for run in runs if run.clocks is not None and run.clocks.window is not None]
-    for complexity in sorted({run.complexity for run in measured}, key=lambda value: (value is None, value)):
-        group = [run for run in measured if run.complexity == complexity]
-        label = f"complexity {complexity:g}" if complexity is not None else "runs"
-        axes.scatter([run.n_train for run in group], [run.clocks.window for run in group], label=label, zorder=3)
+    measured = _scatter_against_n(axes, runs, lambda clocks: clocks.window)
     n_range = np.geomspace(min(run.n_train for run in measured), max(run.n_train for run in measured), 50)
     axes.plot(
         n_range, fit.predict(np.log10(n_range)), color="black", label=_fit_label("fit: width per decade of N", fit)
