@@ -19,27 +19,12 @@ from pathlib import Path
 
 import torch
 from report_table import publish
+from run_parts import REPO, build_run, timed_steps
 
-from lightning_clocks.data import RuleDataModule
-from lightning_clocks.modules import AutoregressiveModule, DiffusionModule, GenerativeModule
-from lightning_clocks.rules import GroupParity
+from lightning_clocks.modules import GenerativeModule
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def training_steps_per_second(module: GenerativeModule, data: RuleDataModule, steps: int) -> float:
-    """Plain-loop optimizer steps per second (forward, backward, AdamW), after 5 warm-up steps."""
-    data.setup("fit")
-    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
-    batches = iter(data.train_dataloader())
-    for index in range(steps + 5):
-        if index == 5:
-            started = time.perf_counter()
-        loss = module.training_loss(next(batches))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return steps / (time.perf_counter() - started)
+QUICKSTART = REPO / "configs/quickstart.yaml"
+CPU_DIT = REPO / "configs/cpu/group_parity_dit.yaml"
 
 
 def sampling_seconds(module: GenerativeModule, num_samples: int) -> float:
@@ -85,17 +70,21 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="append the results to docs/performance.md")
     parser.add_argument("--quickstart-steps", type=int, default=6000)
     args = parser.parse_args()
-    torch.manual_seed(0)
-    gpt = AutoregressiveModule(sequence_length=24, vocab_size=2, n_layer=2, n_head=4, n_embd=64)
-    gpt_data = RuleDataModule(GroupParity(24, 3), n_train=256, batch_size=64)
-    dit = DiffusionModule(sequence_length=12, vocab_size=2, depth=2, width=64, heads=4, sampler_steps=18)
-    dit_data = RuleDataModule(GroupParity(12, 2), n_train=16, batch_size=64)
+    gpt, dit = build_run(QUICKSTART), build_run(CPU_DIT)
     rows = [
-        ("GPT 2x64, 24-bit parity, batch 64: training steps/s", f"{training_steps_per_second(gpt, gpt_data, 200):.1f}"),
-        ("GPT: seconds to sample 512 sequences (KV cache)", f"{sampling_seconds(gpt, 512):.2f}"),
-        ("DiT 2x64, 12-bit parity, batch 64: training steps/s", f"{training_steps_per_second(dit, dit_data, 200):.1f}"),
-        ("DiT: seconds to sample 512 sequences (18 Heun steps)", f"{sampling_seconds(dit, 512):.2f}"),
+        ("GPT 2x64, 24-bit parity, batch 64: training steps/s", f"{timed_steps(gpt, 200)[0]:.1f}"),
+        ("GPT: seconds to sample 512 sequences (KV cache)", f"{sampling_seconds(gpt.module, 512):.2f}"),
+        ("DiT 2x64, 12-bit parity, batch 64: training steps/s", f"{timed_steps(dit, 200)[0]:.1f}"),
     ]
+    for sampler_steps in (5, 10, 18, 36):
+        sampler = build_run(CPU_DIT, f"--model.init_args.sampler_steps={sampler_steps}").module
+        rows.append(
+            (
+                f"DiT: seconds to sample 512 sequences, model.sampler_steps={sampler_steps} "
+                f"({2 * sampler_steps - 1} network passes)",
+                f"{sampling_seconds(sampler, 512):.2f}",
+            )
+        )
     quick = quickstart_run(args.quickstart_steps)
     rows += [
         (f"quickstart ({quick['steps']} steps) wall time, s", f"{quick['wall_s']:.0f}"),

@@ -67,9 +67,9 @@ class CopyRate(_RateMetric):
 
     higher_is_better = False
 
-    def __init__(self, reference: torch.Tensor, vocab_size: int) -> None:
+    def __init__(self, reference: RowSet) -> None:
         super().__init__()
-        self.reference = RowSet(reference, vocab_size)
+        self.reference = reference
 
     def per_sample(self, samples: torch.Tensor) -> torch.Tensor:
         return self.reference.contains(samples)
@@ -78,10 +78,10 @@ class CopyRate(_RateMetric):
 class NovelValid(_RateMetric):
     """Fraction of samples that are valid and not a copy of a training row: the innovation rate."""
 
-    def __init__(self, rule: Rule, train: torch.Tensor) -> None:
+    def __init__(self, rule: Rule, training_rows: RowSet) -> None:
         super().__init__()
         self.rule = rule
-        self.training_rows = RowSet(train, rule.vocab_size)
+        self.training_rows = training_rows
 
     def per_sample(self, samples: torch.Tensor) -> torch.Tensor:
         return self.rule.is_valid(samples) & ~self.training_rows.contains(samples)
@@ -124,22 +124,24 @@ class UniqueRate(Metric):
 class NearestTrainingDistance(Metric):
     """Mean normalised Hamming distance to the nearest training row, and the near-copy rate.
 
-    Distances come from one-hot inner products (Hamming = L - <onehot(a), onehot(b)>),
-    computed in chunks of ``chunk_size`` samples x ``chunk_size`` training rows so that
-    memory stays bounded whatever N and M are.
+    Exact copies (found by hashing) are at distance 0 and cost nothing more. For the others,
+    distances come from inner products of cell encodings: with two tokens, cells are +-1 and
+    Hamming = (L - <a, b>) / 2; with more, cells are one-hot and Hamming = L - <a, b>. They are
+    computed in blocks of ``chunk_size`` samples x ``chunk_size`` training rows, unpacked from the
+    shared :class:`RowSet`, so that memory stays bounded (a ``chunk_size``^2 float block) whatever
+    N and M are.
     """
 
     full_state_update = False
     higher_is_better = False
 
-    def __init__(self, train: torch.Tensor, vocab_size: int, near_copy_distance: int = 0, chunk_size: int = 4096):
+    def __init__(self, training_rows: RowSet, near_copy_distance: int = 0, chunk_size: int = 4096) -> None:
         super().__init__()
         if near_copy_distance < 0:
             raise ValueError(f"near_copy_distance={near_copy_distance} must be >= 0")
-        self.vocab_size = vocab_size
+        self.training_rows = training_rows
         self.near_copy_distance = near_copy_distance
         self.chunk_size = chunk_size
-        self.register_buffer("reference", train.clone(), persistent=False)
         self.add_state("distance_sum", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("near_copies", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("total", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
@@ -147,18 +149,24 @@ class NearestTrainingDistance(Metric):
     def nearest_distance(self, samples: torch.Tensor) -> torch.Tensor:
         """Hamming distance (in cells) of each sample to its nearest training row: ``LongTensor[M]``."""
         length = samples.shape[1]
-        best = torch.full((samples.shape[0],), length, dtype=torch.long, device=samples.device)
-        for start in range(0, samples.shape[0], self.chunk_size):
-            queries = self._one_hot(samples[start : start + self.chunk_size])
-            for ref_start in range(0, self.reference.shape[0], self.chunk_size):
-                references = self._one_hot(self.reference[ref_start : ref_start + self.chunk_size])
-                matches = (queries @ references.T).max(dim=1).values
-                chunk_best = length - matches.round().long()
-                best[start : start + self.chunk_size] = torch.minimum(best[start : start + self.chunk_size], chunk_best)
+        best = torch.zeros(samples.shape[0], dtype=torch.long, device=samples.device)
+        pending = torch.nonzero(~self.training_rows.contains(samples)).flatten()
+        cells_per_mismatch = 2 if self.training_rows.vocab_size == 2 else 1
+        for start in range(0, pending.shape[0], self.chunk_size):
+            rows = pending[start : start + self.chunk_size]
+            queries = self._encode(samples[rows])
+            nearest = torch.full((rows.shape[0],), length, dtype=torch.long, device=samples.device)
+            for ref_start in range(0, len(self.training_rows), self.chunk_size):
+                references = self._encode(self.training_rows.rows(ref_start, ref_start + self.chunk_size))
+                similarity = (queries @ references.T).max(dim=1).values
+                nearest = torch.minimum(nearest, (length - similarity.round().long()) // cells_per_mismatch)
+            best[rows] = nearest
         return best
 
-    def _one_hot(self, rows: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.one_hot(rows, self.vocab_size).flatten(1).float()
+    def _encode(self, rows: torch.Tensor) -> torch.Tensor:
+        if self.training_rows.vocab_size == 2:
+            return (2 * rows - 1).float()
+        return torch.nn.functional.one_hot(rows, self.training_rows.vocab_size).flatten(1).float()
 
     def update(self, samples: torch.Tensor) -> None:
         distance = self.nearest_distance(samples)
@@ -174,15 +182,19 @@ class NearestTrainingDistance(Metric):
 def generation_metrics(
     rule: Rule, train: torch.Tensor, control: torch.Tensor, near_copy_distance: int = 0
 ) -> MetricCollection:
-    """All per-evaluation metrics for samples of ``rule`` given the training and control sets."""
+    """All per-evaluation metrics for samples of ``rule`` given the training and control sets.
+
+    The training set is indexed once and shared by the metrics that look rows up in it.
+    """
+    training_rows = RowSet(train, rule.vocab_size)
     metrics: dict[str, Metric] = {
         "validity": Validity(rule),
-        "copy_rate": CopyRate(train, rule.vocab_size),
-        "control_copy_rate": CopyRate(control, rule.vocab_size),
-        "novel_valid": NovelValid(rule, train),
+        "copy_rate": CopyRate(training_rows),
+        "control_copy_rate": CopyRate(RowSet(control, rule.vocab_size)),
+        "novel_valid": NovelValid(rule, training_rows),
         "unique": UniqueRate(rule.vocab_size),
         "num_samples": SampleCount(),
-        "nearest": NearestTrainingDistance(train, rule.vocab_size, near_copy_distance),
+        "nearest": NearestTrainingDistance(training_rows, near_copy_distance),
     }
     if rule.has_parts:
         metrics["part_validity"] = PartValidity(rule)

@@ -21,15 +21,24 @@ def bits_per_token(vocab_size: int) -> int:
 
 
 def pack_rows(rows: torch.Tensor, vocab_size: int) -> torch.Tensor:
-    """Pack ``LongTensor[M, L]`` tokens losslessly into ``LongTensor[M, W]`` words."""
+    """Pack ``LongTensor[M, L]`` tokens losslessly into ``LongTensor[M, W]`` words (memory: the words only)."""
     bits = bits_per_token(vocab_size)
     per_word = _WORD_BITS // bits
     num_rows, length = rows.shape
-    num_words = -(-length // per_word)
-    padded = torch.zeros(num_rows, num_words * per_word, dtype=torch.long, device=rows.device)
-    padded[:, :length] = rows
-    shifts = torch.arange(per_word, device=rows.device) * bits
-    return (padded.view(num_rows, num_words, per_word) << shifts).sum(dim=-1)
+    words = torch.zeros(num_rows, -(-length // per_word), dtype=torch.long, device=rows.device)
+    for position in range(length):
+        word, slot = divmod(position, per_word)
+        words[:, word] |= rows[:, position].long() << (slot * bits)
+    return words
+
+
+def unpack_rows(words: torch.Tensor, vocab_size: int, length: int) -> torch.Tensor:
+    """The inverse of :func:`pack_rows`: ``LongTensor[M, L]`` tokens from ``LongTensor[M, W]`` words."""
+    bits = bits_per_token(vocab_size)
+    per_word = _WORD_BITS // bits
+    shifts = torch.arange(per_word, device=words.device) * bits
+    tokens = (words.unsqueeze(-1) >> shifts) & ((1 << bits) - 1)
+    return tokens.flatten(1)[:, :length]
 
 
 def row_keys(words: torch.Tensor) -> torch.Tensor:
@@ -43,12 +52,14 @@ def row_keys(words: torch.Tensor) -> torch.Tensor:
 class RowSet(torch.nn.Module):
     """A set of reference rows (e.g. the training set) answering exact membership queries.
 
-    It is a module so that ``.to(device)`` moves its sorted keys with the metric that owns it.
+    It is a module so that ``.to(device)`` moves its sorted keys with the metrics that share it;
+    the packed rows are all it keeps (8 bytes a row for 36 bits), and :meth:`rows` unpacks them.
     """
 
     def __init__(self, rows: torch.Tensor, vocab_size: int) -> None:
         super().__init__()
         self.vocab_size = vocab_size
+        self.length = rows.shape[1]
         words = pack_rows(rows, vocab_size)
         keys, order = torch.sort(row_keys(words))
         words = words[order]
@@ -67,3 +78,7 @@ class RowSet(torch.nn.Module):
         keys = row_keys(words)
         position = torch.searchsorted(self.keys, keys).clamp(max=len(self) - 1)
         return (self.keys[position] == keys) & (self.words[position] == words).all(dim=-1)
+
+    def rows(self, start: int = 0, end: int | None = None) -> torch.Tensor:
+        """Reference rows ``start`` to ``end`` as tokens ``LongTensor[R, L]`` (in key order, not input order)."""
+        return unpack_rows(self.words[start:end], self.vocab_size, self.length)

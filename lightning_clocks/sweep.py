@@ -50,6 +50,9 @@ EXIT_FILE = "exit_code"
 
 FINISHED, FAILED, INCOMPLETE, PENDING = "finished", "failed", "incomplete", "pending"
 
+#: Runs sharing one GPU at once unless --runs-per-gpu says otherwise. One until a benchmark on the
+#: target GPU shows more total throughput with more (benchmarks/settings.py measures k = 1, 2, 4, 8).
+RUNS_PER_GPU = 1
 _UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9.+-]+")
 
 
@@ -197,14 +200,28 @@ def write_csv(path: Path, rows: Sequence[Mapping[str, object]], leading: Sequenc
 
 
 def run_environment(sweep_name: str, name: str, gpu: str | None, jobs: int) -> dict[str, str]:
-    """The environment of one run: its W&B group and name; its one GPU when there are GPUs, else (unless
+    """The environment of one run: its W&B group and name; its one GPU when there are GPUs; and (unless
     ``OMP_NUM_THREADS`` is set) an equal share of the CPU cores, so that ``jobs`` runs do not oversubscribe them."""
     environment = {**os.environ, "WANDB_RUN_GROUP": sweep_name, "WANDB_NAME": name}
     if gpu is not None:
         environment["CUDA_VISIBLE_DEVICES"] = gpu
-    elif "OMP_NUM_THREADS" not in environment:
+    if "OMP_NUM_THREADS" not in environment:
         environment["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
     return environment
+
+
+def local_jobs(jobs: int | None, runs_per_gpu: int | None, gpus: Sequence[str]) -> int:
+    """How many runs go at once: ``--jobs``, else ``--runs-per-gpu`` (default 1) times the GPUs, else 1."""
+    if jobs is not None and runs_per_gpu is not None:
+        raise ConfigError("give --jobs or --runs-per-gpu, not both: --jobs counts runs over all GPUs")
+    for option, value in (("--jobs", jobs), ("--runs-per-gpu", runs_per_gpu)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{option}={value} is invalid: it must be a positive integer")
+    if runs_per_gpu is not None and not gpus:
+        raise ConfigError("--runs-per-gpu needs a visible GPU and none is; on CPU, set --jobs")
+    if jobs is not None:
+        return jobs
+    return max(1, len(gpus) * (runs_per_gpu or RUNS_PER_GPU))
 
 
 def visible_gpus() -> list[str]:
@@ -307,7 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", help="comma-separated seeds; each sets --seed_everything and --data.seed")
     parser.add_argument("--out", required=True, help="sweep folder; each run goes to <out>/<run name>")
     parser.add_argument("--name", help="sweep name: the W&B group and Slurm job name (default: the --out folder name)")
-    parser.add_argument("--jobs", type=int, help="runs at once on this machine (default: one per GPU, or 1)")
+    parser.add_argument("--jobs", type=int, help="runs at once on this machine (default: --runs-per-gpu per GPU, or 1)")
+    parser.add_argument(
+        "--runs-per-gpu",
+        type=int,
+        help=f"runs sharing each GPU at once (default {RUNS_PER_GPU}); small models may fill a GPU better several "
+        "at a time: measure it with benchmarks/settings.py",
+    )
     parser.add_argument("--slurm", action="store_true", help="write a Slurm job-array script and submit it")
     parser.add_argument("--dry-run", action="store_true", help="with --slurm: write the script, do not submit it")
     parser.add_argument(
@@ -326,8 +349,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(own)
     if not Path(args.config).is_file():
         raise ConfigError(f"--config={args.config} is not a file")
-    if args.jobs is not None and args.jobs < 1:
-        raise ConfigError(f"--jobs={args.jobs} is invalid: it must be a positive integer")
+    jobs = 1 if args.slurm else local_jobs(args.jobs, args.runs_per_gpu, visible_gpus())
     if args.dry_run and not args.slurm:
         raise ConfigError("--dry-run only applies to --slurm (it writes the sbatch script without submitting it)")
     out = Path(args.out).resolve()
@@ -355,7 +377,6 @@ def main(argv: list[str]) -> int:
             print(f"[sweep] wrote {script} ({len(runs)} array tasks); not submitted: {reason}")
             return 0
         return subprocess.run(["sbatch", str(script)], check=False).returncode
-    jobs = args.jobs or max(1, len(visible_gpus()))
     run_local(out, runs, commands, sweep_name, jobs)
     rows = write_table(out, runs)
     failed = [row["run"] for row in rows if row["status"] != FINISHED]

@@ -167,9 +167,15 @@ def run_cli(
     cli_class: type[ClocksCLI] = ClocksCLI,
     model_class: type[LightningModule] = GenerativeModule,
     datamodule_class: type[LightningDataModule] = RuleDataModule,
+    run: bool = True,
     **parser_kwargs: object,
 ) -> ClocksCLI:
-    """Build and run a clocks CLI on ``args`` (default: the command line): one run folder, W&B offline by default."""
+    """Build a clocks CLI on ``args`` (default: the command line) and, with ``run``, run its subcommand.
+
+    Without ``run``, ``args`` has no subcommand and the CLI only builds what a run would use
+    (``cli.model``, ``cli.datamodule``, ``cli.trainer``): what benchmarks and notebooks need.
+    W&B is offline unless ``WANDB_MODE`` says otherwise.
+    """
     os.environ.setdefault("WANDB_MODE", "offline")
     return cli_class(
         model_class,
@@ -181,4 +187,5 @@ def run_cli(
         trainer_defaults={"max_epochs": -1},
         parser_kwargs=parser_kwargs or None,
         args=args,
+        run=run,
     )

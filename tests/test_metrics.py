@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lightning_clocks.metrics import NearestTrainingDistance, generation_metrics, summarize
+from lightning_clocks.rows import RowSet
 from lightning_clocks.rules import GroupParity
 
 RULE = GroupParity(6, 2)  # 8 valid sequences of 6 bits
@@ -81,19 +82,14 @@ def test_metrics_are_counts_so_split_updates_equal_one_update() -> None:
     assert summarize(whole.compute()) == pytest.approx(summarize(parts.compute()))
 
 
-def test_nearest_distance_is_chunked_exactly() -> None:
+@pytest.mark.parametrize("vocab_size", [2, 3])
+def test_nearest_distance_is_chunked_exactly(vocab_size: int) -> None:
     generator = torch.Generator().manual_seed(4)
-    train = torch.randint(0, 3, (103, 10), generator=generator)
-    samples = torch.randint(0, 3, (57, 10), generator=generator)
-    brute = (
-        torch.cdist(
-            torch.nn.functional.one_hot(samples, 3).flatten(1).float(),
-            torch.nn.functional.one_hot(train, 3).flatten(1).float(),
-            p=1,
-        )
-        .min(dim=1)
-        .values
-        / 2
+    train = torch.randint(0, vocab_size, (103, 10), generator=generator)
+    samples = torch.cat([train[:9], torch.randint(0, vocab_size, (57, 10), generator=generator)])
+    brute = torch.tensor(
+        [min(sum(a != b for a, b in zip(s, t, strict=True)) for t in train.tolist()) for s in samples.tolist()]
     )
-    small_chunks = NearestTrainingDistance(train, 3, chunk_size=8).nearest_distance(samples)
-    assert small_chunks.tolist() == brute.long().tolist()
+    small_chunks = NearestTrainingDistance(RowSet(train, vocab_size), chunk_size=8).nearest_distance(samples)
+    assert small_chunks.tolist() == brute.tolist()
+    assert small_chunks[:9].tolist() == [0] * 9

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_clocks.rows import RowSet, pack_rows
+from lightning_clocks.rows import RowSet, pack_rows, unpack_rows
 
 
 @pytest.mark.parametrize(("vocab_size", "length"), [(2, 36), (2, 100), (9, 81), (4, 16)])
@@ -26,3 +26,12 @@ def test_packing_is_lossless() -> None:
     packed = pack_rows(rows, 9)
     assert torch.unique(packed, dim=0).shape[0] == len({tuple(r) for r in rows.tolist()})
     assert packed.shape == (50, 6)  # 4 bits a cell, 15 cells a word
+
+
+@pytest.mark.parametrize(("vocab_size", "length"), [(2, 36), (2, 100), (9, 81), (3, 7)])
+def test_unpacking_inverts_packing_and_the_set_returns_its_rows(vocab_size: int, length: int) -> None:
+    rows = torch.randint(vocab_size, (40, length), generator=torch.Generator().manual_seed(2))
+    assert torch.equal(unpack_rows(pack_rows(rows, vocab_size), vocab_size, length), rows)
+    stored = RowSet(rows, vocab_size)
+    assert sorted(map(tuple, stored.rows().tolist())) == sorted(map(tuple, rows.tolist()))
+    assert torch.equal(torch.cat([stored.rows(0, 15), stored.rows(15)]), stored.rows())

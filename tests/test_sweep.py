@@ -120,9 +120,23 @@ def test_cpu_runs_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     environment = sweep.run_environment("group", "run", None, jobs=3)
     assert environment["OMP_NUM_THREADS"] == "2" and "CUDA_VISIBLE_DEVICES" not in environment
-    assert sweep.run_environment("group", "run", "1", jobs=3)["CUDA_VISIBLE_DEVICES"] == "1"
+    on_gpu = sweep.run_environment("group", "run", "1", jobs=4)
+    assert (on_gpu["CUDA_VISIBLE_DEVICES"], on_gpu["OMP_NUM_THREADS"]) == ("1", "2")
     monkeypatch.setenv("OMP_NUM_THREADS", "5")
     assert sweep.run_environment("group", "run", None, jobs=3)["OMP_NUM_THREADS"] == "5"
+
+
+def test_runs_per_gpu_sets_how_many_runs_go_at_once() -> None:
+    assert sweep.local_jobs(None, None, []) == 1
+    assert sweep.local_jobs(None, None, ["0", "1"]) == 2 * sweep.RUNS_PER_GPU
+    assert sweep.local_jobs(None, 4, ["0", "1"]) == 8
+    assert sweep.local_jobs(3, None, ["0", "1"]) == 3
+    with pytest.raises(ConfigError, match="--runs-per-gpu=0 is invalid"):
+        sweep.local_jobs(None, 0, ["0"])
+    with pytest.raises(ConfigError, match="not both"):
+        sweep.local_jobs(2, 2, ["0"])
+    with pytest.raises(ConfigError, match="--runs-per-gpu needs a visible GPU"):
+        sweep.local_jobs(None, 2, [])
 
 
 def run_sweep(*args: str) -> subprocess.CompletedProcess:
