@@ -15,6 +15,7 @@ LIGHT_SUBCOMMANDS = {
     "report": "lightning_clocks.report",
     "ti-fit": "lightning_clocks.relational.cli",
     "basins": "lightning_clocks.basins_cli",
+    "ensemble": "lightning_clocks.ensemble_cli",
 }
 
 
@@ -48,6 +49,7 @@ def _clear_error(error: BaseException) -> BaseException | None:
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
 
 if __name__ == "__main__":
     main()

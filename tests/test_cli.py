@@ -98,6 +98,7 @@ BAD_INPUT = [
     (["--data.n_train=0"], "data.n_train=0 is invalid: it must be a positive integer"),
     (["--data.rule.length=-6"], "data.rule.length=-6 is invalid"),
     (["--model.n_layer=0"], "model.n_layer=0 is invalid"),
+    (["--model.compile_mode=fast"], "model.compile_mode='fast' is unknown; allowed: ['null (eager)', 'default',"),
     (["--data.rule=sudokuu"], "data.rule='sudokuu' is unknown; allowed: ['exact_weight',"),
     (["--model=transformer"], "model='transformer' is unknown; allowed: ['dit', 'gpt']"),
     (["--clocks.rule_threshold=1.5"], "clocks.rule_threshold=1.5 is invalid: a threshold must lie in (0, 1]"),

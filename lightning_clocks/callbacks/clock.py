@@ -121,50 +121,68 @@ class ClockCallback(L.Callback):
             raise ConfigError(f"ClockCallback needs a GenerativeModule, got {type(pl_module).__name__}")
         if not isinstance(trainer.datamodule, RuleDataModule):
             raise ConfigError("ClockCallback needs the RuleDataModule (trainer.datamodule)")
-        self.schedule = self.resolve_schedule(trainer.max_steps)
-        self.rule_description = trainer.datamodule.rule.describe()
+        self.prepare(trainer.max_steps, trainer.datamodule)
 
-    def _build_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> torch.nn.Module:
-        data: RuleDataModule = trainer.datamodule
-        metrics = generation_metrics(data.rule, data.train_set, data.control_set, self.near_copy_distance)
-        return metrics.to(pl_module.device)
+    def prepare(self, max_steps: int, data: RuleDataModule) -> None:
+        """Fix the evaluation schedule of a run of ``max_steps`` and remember its rule (checked on resuming)."""
+        self.schedule = self.resolve_schedule(max_steps)
+        self.rule_description = data.rule.describe()
 
     # ----------------------------------------------------------------- evaluation
-    def evaluate(self, trainer: L.Trainer, pl_module: GenerativeModule) -> dict[str, float]:
-        """Generate this rank's share of the M samples and return the metrics over all ranks."""
+    def evaluate(
+        self, module: GenerativeModule, data: RuleDataModule, world_size: int = 1, rank: int = 0
+    ) -> dict[str, float]:
+        """Generate rank ``rank``'s share of the M samples with ``module``; return the metrics over all ranks."""
         if self._metrics is None:
-            self._metrics = self._build_metrics(trainer, pl_module)
+            metrics = generation_metrics(data.rule, data.train_set, data.control_set, self.near_copy_distance)
+            self._metrics = metrics.to(module.device)
         generator = torch.Generator().manual_seed(self.sampling_seed)
-        noise = pl_module.sampling_noise(self.num_samples, generator)
-        rank_noise = torch.tensor_split(noise, trainer.world_size)[trainer.global_rank]
-        samples = pl_module.decode_noise(rank_noise, self.sample_batch_size)
+        noise = module.sampling_noise(self.num_samples, generator)
+        rank_noise = torch.tensor_split(noise, world_size)[rank]
+        samples = module.decode_noise(rank_noise, self.sample_batch_size)
         self._metrics.reset()
         self._metrics.update(samples)
         return summarize(self._metrics.compute())
+
+    def is_due(self, step: int) -> bool:
+        """Whether ``step`` is a scheduled evaluation that has no row yet."""
+        last_step = self.rows[-1]["step"] if self.rows else 0
+        return step > last_step and step in self.schedule
+
+    def record(
+        self, step: int, module: GenerativeModule, data: RuleDataModule, world_size: int = 1, rank: int = 0
+    ) -> dict[str, float]:
+        """Evaluate ``module`` at ``step``, append the row to the curves and return it."""
+        started = time.perf_counter()
+        row = {"step": step, **self.evaluate(module, data, world_size, rank)}
+        self.evaluation_seconds += time.perf_counter() - started
+        self.rows.append(row)
+        return row
+
+    def should_stop(self) -> bool:
+        """With stop_when_memorized: whether tau_mem has crossed and the last copy rate reached stop_copy_rate."""
+        if not self.stop_when_memorized or not self.rows:
+            return False
+        return self.clocks().tau_mem is not None and self.rows[-1]["copy_rate"] >= self.stop_copy_rate
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         step = trainer.global_step
-        last_step = self.rows[-1]["step"] if self.rows else 0
-        if step <= last_step or step not in self.schedule:
+        if not self.is_due(step):
             return
-        started = time.perf_counter()
-        row = {"step": step, **self.evaluate(trainer, pl_module)}
-        self.evaluation_seconds += time.perf_counter() - started
-        self.rows.append(row)
-        clocks = self.clocks()
+        row = self.record(step, pl_module, trainer.datamodule, trainer.world_size, trainer.global_rank)
         self._log(trainer, row)
         if trainer.is_global_zero:
-            self.write_results(trainer, pl_module, clocks)
-        if self.stop_when_memorized and clocks.tau_mem is not None and row["copy_rate"] >= self.stop_copy_rate:
+            self.write_results(Path(trainer.default_root_dir), trainer.datamodule, pl_module, step)
+        if self.should_stop():
             trainer.should_stop = True
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Under ``clocks validate``: evaluate the loaded weights once, print the metrics, write ``validate.json``."""
         if trainer.sanity_checking or trainer.state.fn != "validate":
             return
-        summary = self.evaluate(trainer, pl_module)
+        summary = self.evaluate(pl_module, trainer.datamodule, trainer.world_size, trainer.global_rank)
         pl_module.log_dict({f"clocks/{name}": value for name, value in summary.items()}, sync_dist=False)
         if trainer.is_global_zero:
             step = trainer.global_step if self.checkpoint_step is None else self.checkpoint_step
@@ -174,11 +192,10 @@ class ClockCallback(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or not self.rows:
             return
-        clocks = self.clocks()
-        self.write_results(trainer, pl_module, clocks)
+        self.write_results(Path(trainer.default_root_dir), trainer.datamodule, pl_module, trainer.global_step)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                _summarize_to_wandb(logger, clocks, self.rows)
+                _summarize_to_wandb(logger, self.clocks(), self.rows)
 
     # ----------------------------------------------------------------- results
     def clocks(self) -> Clocks:
@@ -191,21 +208,19 @@ class ClockCallback(L.Callback):
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=int(row["step"]))
 
-    def write_results(self, trainer: L.Trainer, pl_module: GenerativeModule, clocks: Clocks) -> None:
-        """Rewrite ``curves.csv`` and ``clocks.json`` in the run folder, atomically."""
-        run_dir = Path(trainer.default_root_dir)
-        data: RuleDataModule = trainer.datamodule
+    def write_results(self, run_dir: Path, data: RuleDataModule, module: GenerativeModule, steps_trained: int) -> None:
+        """Rewrite ``curves.csv`` and ``clocks.json`` of ``module``, trained on ``data``, in ``run_dir``, atomically."""
         write_curves(run_dir / CURVES_FILE, self.rows)
         payload = {
-            **clocks.to_dict(),
+            **self.clocks().to_dict(),
             "rule": data.rule.describe(),
-            "model": {"family": pl_module.family, "class": type(pl_module).__name__, **_public(pl_module.hparams)},
+            "model": {"family": module.family, "class": type(module).__name__, **_public(module.hparams)},
             "n_train": data.n_train,
             "n_control": data.n_control,
             "seed": data.seed,
             "sampling_seed": self.sampling_seed,
             "num_samples": self.num_samples,
-            "steps_trained": trainer.global_step,
+            "steps_trained": steps_trained,
             "evaluations": len(self.rows),
             "evaluation_seconds": round(self.evaluation_seconds, 3),
             "final_metrics": self.rows[-1],

@@ -28,6 +28,7 @@ class AutoregressiveModule(GenerativeModule):
         weight_decay: float = 0.0,
         betas: tuple[float, float] = (0.9, 0.99),
         warmup_steps: int = 0,
+        compile_mode: str | None = None,
     ) -> None:
         """
         Args:
@@ -42,8 +43,9 @@ class AutoregressiveModule(GenerativeModule):
             weight_decay: AdamW weight decay.
             betas: AdamW betas.
             warmup_steps: linear learning-rate warm-up (0: none).
+            compile_mode: ``torch.compile`` mode of the training loss (null: eager); see docs/performance.md.
         """
-        super().__init__(sequence_length, vocab_size, lr, weight_decay, betas, warmup_steps)
+        super().__init__(sequence_length, vocab_size, lr, weight_decay, betas, warmup_steps, compile_mode)
         for option, value in (("model.n_layer", n_layer), ("model.n_head", n_head), ("model.n_embd", n_embd)):
             require_positive(option, value)
         if n_embd % n_head:
@@ -54,7 +56,12 @@ class AutoregressiveModule(GenerativeModule):
         self.temperature = temperature
         self.gpt = GPT(GPTConfig(sequence_length, vocab_size, n_layer, n_head, n_embd, dropout))
 
-    def training_loss(self, batch: torch.Tensor) -> torch.Tensor:
+    def training_noise(self, batch_size: int, step: int, rank: int) -> tuple[torch.Tensor, ...]:
+        """No noise: the GPT's loss is a function of the batch (dropout, if any, draws its own masks)."""
+        return ()
+
+    def loss_given_noise(self, batch: torch.Tensor) -> torch.Tensor:
+        """Next-token cross-entropy of ``batch``."""
         return self.gpt.loss(batch)
 
     def sampling_noise(self, num_samples: int, generator: torch.Generator) -> torch.Tensor:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 import lightning as L
@@ -17,6 +19,9 @@ import torch
 
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.rules.base import require_positive
+
+#: ``torch.compile`` modes of the training loss (``model.compile_mode``); ``reduce-overhead`` adds CUDA graphs.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -34,6 +39,7 @@ class GenerativeModule(L.LightningModule):
         weight_decay: float,
         betas: tuple[float, float],
         warmup_steps: int,
+        compile_mode: str | None = None,
     ) -> None:
         super().__init__()
         require_positive("model.sequence_length", sequence_length)
@@ -41,12 +47,16 @@ class GenerativeModule(L.LightningModule):
             raise ConfigError(f"model.lr={lr} is invalid: the learning rate must be a positive number")
         if warmup_steps < 0:
             raise ConfigError(f"model.warmup_steps={warmup_steps} is invalid: it must be >= 0")
+        if compile_mode is not None and compile_mode not in COMPILE_MODES:
+            allowed = ["null (eager)", *COMPILE_MODES]
+            raise ConfigError(f"model.compile_mode={compile_mode!r} is unknown; allowed: {allowed}")
         self.sequence_length = sequence_length
         self.vocab_size = vocab_size
         self.lr = lr
         self.weight_decay = weight_decay
         self.betas = betas
         self.warmup_steps = warmup_steps
+        self.compile_mode = compile_mode
         self.fault: str | None = None
         self.fault_step = 0
 
@@ -56,8 +66,25 @@ class GenerativeModule(L.LightningModule):
         raise NotImplementedError
 
     @abstractmethod
+    def training_noise(self, batch_size: int, step: int, rank: int) -> tuple[torch.Tensor, ...]:
+        """All randomness of the training loss of ``step`` on ``rank`` (drawn from its own seeded generator)."""
+
+    @abstractmethod
+    def loss_given_noise(self, batch: torch.Tensor, *noise: torch.Tensor) -> torch.Tensor:
+        """The loss of ``batch`` given its ``training_noise``: a pure function that ``torch.compile`` and
+        ``torch.vmap`` can take."""
+
+    @cached_property
+    def compiled_loss(self) -> Callable[..., torch.Tensor]:
+        """``loss_given_noise``, compiled with ``compile_mode`` unless it is None (sampling always runs eagerly)."""
+        if self.compile_mode is None:
+            return self.loss_given_noise
+        return torch.compile(self.loss_given_noise, mode=self.compile_mode)
+
     def training_loss(self, batch: torch.Tensor) -> torch.Tensor:
-        """The loss of one batch of token sequences ``LongTensor[B, L]``."""
+        """The loss of one batch of token sequences ``LongTensor[B, L]`` at this step on this rank."""
+        noise = self.training_noise(batch.shape[0], self.global_step, self.global_rank)
+        return self.compiled_loss(batch, *noise)
 
     @abstractmethod
     def sampling_noise(self, num_samples: int, generator: torch.Generator) -> torch.Tensor:

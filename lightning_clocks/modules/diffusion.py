@@ -46,6 +46,7 @@ class DiffusionModule(GenerativeModule):
         weight_decay: float = 0.0,
         betas: tuple[float, float] = (0.9, 0.99),
         warmup_steps: int = 0,
+        compile_mode: str | None = None,
     ) -> None:
         """
         Args:
@@ -69,8 +70,9 @@ class DiffusionModule(GenerativeModule):
             weight_decay: AdamW weight decay.
             betas: AdamW betas.
             warmup_steps: linear learning-rate warm-up (0: none).
+            compile_mode: ``torch.compile`` mode of the training loss (null: eager); see docs/performance.md.
         """
-        super().__init__(sequence_length, vocab_size, lr, weight_decay, betas, warmup_steps)
+        super().__init__(sequence_length, vocab_size, lr, weight_decay, betas, warmup_steps, compile_mode)
         if preset is not None:
             if preset not in DIT_PRESETS:
                 raise ConfigError(f"model.preset={preset!r} is unknown; allowed: {sorted(DIT_PRESETS)}")
@@ -105,13 +107,21 @@ class DiffusionModule(GenerativeModule):
         expand = (-1, 1, 1)
         return c_skip.view(expand) * x + c_out.view(expand) * self.net(c_in.view(expand) * x, c_noise)
 
-    def training_loss(self, batch: torch.Tensor) -> torch.Tensor:
-        cells = self.encoding.encode(batch)
+    def training_noise(self, batch_size: int, step: int, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The noise of the training batch of ``step`` on ``rank``: levels ``sigma [B]`` and unit normals ``[B, L, C]``.
+
+        Drawn apart from :meth:`loss_given_noise` so that the loss is a pure function that ``torch.vmap`` can batch.
+        """
         generator = torch.Generator(device=self.device)
-        generator.manual_seed(derive_seed(self.noise_seed, self.global_rank, self.global_step))
-        sigma = training_sigmas(cells.shape[0], self.p_mean, self.p_std, generator, self.device)
-        noise = torch.randn(cells.shape, generator=generator, device=self.device) * sigma.view(-1, 1, 1)
-        denoised = self.denoise(cells + noise, sigma)
+        generator.manual_seed(derive_seed(self.noise_seed, rank, step))
+        sigma = training_sigmas(batch_size, self.p_mean, self.p_std, generator, self.device)
+        shape = (batch_size, self.sequence_length, self.encoding.channels)
+        return sigma, torch.randn(shape, generator=generator, device=self.device)
+
+    def loss_given_noise(self, batch: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The EDM loss of ``batch`` noised at levels ``sigma [B]`` with unit normals ``noise [B, L, C]``."""
+        cells = self.encoding.encode(batch)
+        denoised = self.denoise(cells + noise * sigma.view(-1, 1, 1), sigma)
         weight = edm_loss_weight(sigma, self.sigma_data).view(-1, 1, 1)
         return (weight * (denoised - cells) ** 2).mean()
 
