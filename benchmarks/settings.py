@@ -31,6 +31,8 @@ from report_table import publish
 from run_parts import REPO, build_run, timed_steps
 from torch.utils.flop_counter import FlopCounterMode
 
+from lightning_clocks.sweep import run_environment, visible_gpus
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -99,15 +101,18 @@ def measure_setting(config: Path, setting: Setting, device: torch.device, steps:
 
 
 def concurrent_steps_per_second(config: Path, runs: int, seconds: float) -> float:
-    """Total steps/s of ``runs`` processes training ``config`` at once (each warmed up, then started together)."""
+    """Total steps/s of ``runs`` processes training ``config`` at once (each warmed up, then started together),
+    each in the environment ``clocks sweep`` gives its runs: the GPU (all on the first one) and cores / runs threads."""
+    gpus = visible_gpus()
     workers = [
         subprocess.Popen(
             [sys.executable, __file__, "--worker", str(config), "--seconds", str(seconds)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env=run_environment("settings-benchmark", f"worker-{index}", gpus[0] if gpus else None, runs),
         )
-        for _ in range(runs)
+        for index in range(runs)
     ]
     for worker in workers:
         if worker.stdout.readline().strip() != "ready":

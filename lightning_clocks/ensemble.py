@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from lightning_clocks.callbacks import ClockCallback
 from lightning_clocks.data import RuleDataModule
 from lightning_clocks.errors import ConfigError
+from lightning_clocks.loss_logging import LossLoggingModule
 from lightning_clocks.modules import AutoregressiveModule, DiffusionModule, NonFiniteLossError
 
 #: The models an ensemble can train: their loss splits into drawn noise and a pure function of it.
@@ -46,7 +47,7 @@ class MemberLoss(nn.Module):
         return self.module.loss_given_noise(batch, *noise)
 
 
-class EnsembleModule(L.LightningModule):
+class EnsembleModule(LossLoggingModule):
     """E members of one model config with stacked parameters, trained together by one vmapped loss and one AdamW."""
 
     def __init__(self, members: Sequence[EnsembleMember], names: Sequence[str]) -> None:
@@ -97,7 +98,7 @@ class EnsembleModule(L.LightningModule):
                 f"training loss of {failed} became non-finite after {self.global_step} optimizer steps; "
                 "curves and clocks up to the last evaluation are saved; lower model.lr or check the data"
             )
-        self.log("train/loss", losses.mean(), prog_bar=True)
+        self.last_loss = losses.detach().mean()
         return losses.sum()
 
     @torch.no_grad()

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-import lightning as L
 import torch
 
 from lightning_clocks.errors import ConfigError
+from lightning_clocks.loss_logging import LossLoggingModule
 from lightning_clocks.rules.base import require_positive
 
 #: ``torch.compile`` modes of the training loss (``model.compile_mode``); ``reduce-overhead`` adds CUDA graphs.
@@ -28,7 +28,7 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
-class GenerativeModule(L.LightningModule):
+class GenerativeModule(LossLoggingModule):
     """Base class of the generative models whose clocks we measure."""
 
     def __init__(
@@ -114,13 +114,13 @@ class GenerativeModule(L.LightningModule):
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor | None:
         loss = self.training_loss(batch)
+        self.last_loss = loss.detach()
         if not torch.isfinite(loss):
             # Skip this update and stop; on_train_end saves the last good state after the callbacks wrote the curves.
             self.fault_step = self.global_step
             self.fault = f"training loss became {loss.item()} after {self.fault_step} optimizer steps"
             self.trainer.should_stop = True
             return None
-        self.log("train/loss", loss, prog_bar=True)
         return loss
 
     def on_train_end(self) -> None:

@@ -219,23 +219,25 @@ class PairClockCallback(ClockCallback):
 
     # ----------------------------------------------------------------- evaluation
     @torch.no_grad()
-    def evaluate(self, trainer: L.Trainer, pl_module: PairModule) -> dict[str, float]:
-        """Score every ordered pair (eval mode, no gradients); keep the per-pair table; return the curve row."""
-        data: PairDataModule = trainer.datamodule
-        was_training = pl_module.training
-        pl_module.eval()
+    def evaluate(
+        self, module: PairModule, data: PairDataModule, world_size: int = 1, rank: int = 0
+    ) -> dict[str, float]:
+        """Score every ordered pair (eval mode, no gradients; every rank scores all of them, they are few); keep
+        the per-pair table; return the curve row."""
+        was_training = module.training
+        module.eval()
         try:
-            pairs = data.evaluation_pairs.to(pl_module.device)
-            outputs = torch.cat([pl_module.pair_outputs(chunk) for chunk in torch.split(pairs, self.batch_size)])
-            p_win = pl_module.win_probability(outputs)
+            pairs = data.evaluation_pairs.to(module.device)
+            outputs = torch.cat([module.pair_outputs(chunk) for chunk in torch.split(pairs, self.batch_size)])
+            p_win = module.win_probability(outputs)
             train_loss = torch.stack(
                 [
-                    pl_module.training_loss(chunk) * len(chunk)
-                    for chunk in torch.split(data.training_rows.to(pl_module.device), self.batch_size)
+                    module.training_loss(chunk) * len(chunk)
+                    for chunk in torch.split(data.training_rows.to(module.device), self.batch_size)
                 ]
             ).sum() / len(data.training_rows)
         finally:
-            pl_module.train(was_training)
+            module.train(was_training)
         metrics, table = pair_evaluation(
             data.task, data.task.all_pairs(), outputs.float().cpu().numpy(), p_win.float().cpu().numpy()
         )
@@ -247,7 +249,7 @@ class PairClockCallback(ClockCallback):
         if not self.evaluate_initial or self.initial_row is not None or trainer.global_step > 0:
             return
         started = time.perf_counter()
-        self.initial_row = self.evaluate(trainer, pl_module)
+        self.initial_row = self.evaluate(pl_module, trainer.datamodule)
         self.initial_pairs = self.latest_pairs
         self.evaluation_seconds += time.perf_counter() - started
 
@@ -271,24 +273,22 @@ class PairClockCallback(ClockCallback):
         """The clocks measured from the rows so far."""
         return pair_clocks(self.rows, self.rule_threshold, self.mem_threshold, self.smoothing)
 
-    def write_results(self, trainer: L.Trainer, pl_module: PairModule, clocks: Clocks) -> None:
-        """Rewrite ``curves.csv`` and ``clocks.json`` in the run folder, atomically."""
-        run_dir = Path(trainer.default_root_dir)
-        data: PairDataModule = trainer.datamodule
+    def write_results(self, run_dir: Path, data: PairDataModule, module: PairModule, steps_trained: int) -> None:
+        """Rewrite ``curves.csv`` and ``clocks.json`` of ``module``, trained on ``data``, in ``run_dir``, atomically."""
         write_curves(run_dir / CURVES_FILE, self.rows)
         payload = {
-            **clocks.to_dict(),
+            **self.clocks().to_dict(),
             "task": {
                 "num_items": data.task.num_items,
                 "exception": None if data.task.exception is None else list(data.task.exception),
                 "description": data.task.describe(),
             },
             "rule_categories": rule_categories(data.task),
-            "model": {"family": pl_module.family, "class": type(pl_module).__name__, **_public(pl_module.hparams)},
-            "items": pl_module.item_names,
+            "model": {"family": module.family, "class": type(module).__name__, **_public(module.hparams)},
+            "items": module.item_names,
             "batch_size": data.batch_size,
             "seed": data.seed,
-            "steps_trained": trainer.global_step,
+            "steps_trained": steps_trained,
             "evaluations": len(self.rows),
             "evaluation_seconds": round(self.evaluation_seconds, 3),
             "initial_metrics": _category_metrics(self.initial_row),

@@ -17,11 +17,11 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any, Final
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 
 from lightning_clocks.errors import ConfigError
+from lightning_clocks.loss_logging import LossLoggingModule
 from lightning_clocks.modules.base import NonFiniteLossError
 from lightning_clocks.relational.data import split_batch
 from lightning_clocks.relational.models import PairMLP, PairTransformer
@@ -49,7 +49,7 @@ def win_probability(outputs: torch.Tensor, loss: str) -> torch.Tensor:
     return ((1.0 + outputs) / 2.0).clamp(0.0, 1.0)
 
 
-class PairModule(L.LightningModule):
+class PairModule(LossLoggingModule):
     """Base class of the models that answer "does the first item win?" for ordered pairs of items."""
 
     def __init__(
@@ -107,7 +107,7 @@ class PairModule(L.LightningModule):
             raise NonFiniteLossError(
                 f"training loss became {loss.item()} at step {self.global_step}; lower model.lr or check the data"
             )
-        self.log("train/loss", loss, prog_bar=True)
+        self.last_loss = loss.detach()
         return loss
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
