@@ -211,7 +211,9 @@ def run_environment(sweep_name: str, name: str, gpu: str | None, jobs: int) -> d
 
 
 def local_jobs(jobs: int | None, runs_per_gpu: int | None, gpus: Sequence[str]) -> int:
-    """How many runs go at once: ``--jobs``, else ``--runs-per-gpu`` (default 1) times the GPUs, else 1."""
+    """How many runs go at once: ``--jobs``; else ``--runs-per-gpu`` (default 1) times the GPUs; else, on CPU, one
+    run per core, each with one thread (on 2 cores, 2 small runs at once trained 1.3-1.4x more steps per second in
+    total than one run with 2 threads: docs/performance.md)."""
     if jobs is not None and runs_per_gpu is not None:
         raise ConfigError("give --jobs or --runs-per-gpu, not both: --jobs counts runs over all GPUs")
     for option, value in (("--jobs", jobs), ("--runs-per-gpu", runs_per_gpu)):
@@ -221,7 +223,9 @@ def local_jobs(jobs: int | None, runs_per_gpu: int | None, gpus: Sequence[str]) 
         raise ConfigError("--runs-per-gpu needs a visible GPU and none is; on CPU, set --jobs")
     if jobs is not None:
         return jobs
-    return max(1, len(gpus) * (runs_per_gpu or RUNS_PER_GPU))
+    if gpus:
+        return len(gpus) * (runs_per_gpu or RUNS_PER_GPU)
+    return os.cpu_count() or 1
 
 
 def visible_gpus() -> list[str]:
@@ -324,7 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", help="comma-separated seeds; each sets --seed_everything and --data.seed")
     parser.add_argument("--out", required=True, help="sweep folder; each run goes to <out>/<run name>")
     parser.add_argument("--name", help="sweep name: the W&B group and Slurm job name (default: the --out folder name)")
-    parser.add_argument("--jobs", type=int, help="runs at once on this machine (default: --runs-per-gpu per GPU, or 1)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        help="runs at once on this machine (default: --runs-per-gpu per GPU; without GPUs, one per core)",
+    )
     parser.add_argument(
         "--runs-per-gpu",
         type=int,

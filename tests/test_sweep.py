@@ -126,8 +126,9 @@ def test_cpu_runs_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sweep.run_environment("group", "run", None, jobs=3)["OMP_NUM_THREADS"] == "5"
 
 
-def test_runs_per_gpu_sets_how_many_runs_go_at_once() -> None:
-    assert sweep.local_jobs(None, None, []) == 1
+def test_runs_per_gpu_sets_how_many_runs_go_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert sweep.local_jobs(None, None, []) == 6
     assert sweep.local_jobs(None, None, ["0", "1"]) == 2 * sweep.RUNS_PER_GPU
     assert sweep.local_jobs(None, 4, ["0", "1"]) == 8
     assert sweep.local_jobs(3, None, ["0", "1"]) == 3
