@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import lightning as L
 import torch
@@ -30,16 +30,13 @@ from lightning_clocks.callbacks import ClockCallback
 from lightning_clocks.data import RuleDataModule
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.loss_logging import LossLoggingModule
-from lightning_clocks.modules import AutoregressiveModule, DiffusionModule, NonFiniteLossError
-
-#: The models an ensemble can train: their loss splits into drawn noise and a pure function of it.
-EnsembleMember = AutoregressiveModule | DiffusionModule
+from lightning_clocks.modules import GenerativeModule, NonFiniteLossError
 
 
 class MemberLoss(nn.Module):
     """A member's ``loss_given_noise`` as ``forward``, so that ``functional_call`` can run it with any weights."""
 
-    def __init__(self, module: EnsembleMember) -> None:
+    def __init__(self, module: GenerativeModule) -> None:
         super().__init__()
         self.module = module
 
@@ -50,7 +47,7 @@ class MemberLoss(nn.Module):
 class EnsembleModule(LossLoggingModule):
     """E members of one model config with stacked parameters, trained together by one vmapped loss and one AdamW."""
 
-    def __init__(self, members: Sequence[EnsembleMember], names: Sequence[str]) -> None:
+    def __init__(self, members: Sequence[GenerativeModule], names: Sequence[str]) -> None:
         """
         Args:
             members: the models, one per seed, built from one config (same class and hyperparameters). Their
@@ -59,8 +56,9 @@ class EnsembleModule(LossLoggingModule):
         """
         super().__init__()
         template = members[0]
-        if not isinstance(template, EnsembleMember):
-            allowed = sorted(model.__name__ for model in get_args(EnsembleMember))
+        if not isinstance(template, GenerativeModule):
+            # Every GenerativeModule's loss splits into drawn noise and a pure function of it, which vmap needs.
+            allowed = sorted(model.__name__ for model in GenerativeModule.__subclasses__())
             raise ConfigError(f"model={type(template).__name__} cannot be trained as an ensemble; allowed: {allowed}")
         if any(type(member) is not type(template) or member.hparams != template.hparams for member in members):
             raise ConfigError("the members of an ensemble must share one model config (class and hyperparameters)")
@@ -75,7 +73,7 @@ class EnsembleModule(LossLoggingModule):
         self.loss_parameter_names = [f"module.{name}" for name in stacked]
 
     @property
-    def template(self) -> EnsembleMember:
+    def template(self) -> GenerativeModule:
         """The module every member runs in: it holds one member's weights while that member is sampled."""
         return self.member_loss.module
 
@@ -102,7 +100,7 @@ class EnsembleModule(LossLoggingModule):
         return losses.sum()
 
     @torch.no_grad()
-    def member(self, index: int) -> EnsembleMember:
+    def member(self, index: int) -> GenerativeModule:
         """The template holding member ``index``'s current weights, until the next call."""
         for parameter, stacked in zip(self.template.parameters(), self.stacked, strict=True):
             parameter.copy_(stacked[index])
