@@ -20,8 +20,8 @@ import lightning as L
 from report_table import publish
 from run_parts import REPO
 
-from lightning_clocks.ensemble import EnsembleDataModule, EnsembleModule
-from lightning_clocks.ensemble_cli import build_members, build_trainer
+from lightning_clocks.ensemble.cli import build_members, build_trainer
+from lightning_clocks.ensemble.module import EnsembleDataModule, EnsembleModule
 
 #: The models measured, by name: the quickstart GPT and a CPU DiT.
 CONFIGS = {
@@ -56,14 +56,14 @@ def run_steps_per_second(config: Path, size: int, steps: int, warmup: int, folde
         "--trainer.enable_model_summary=false",
     ]
     separate_seconds = 0.0
-    for member in build_members(str(config), seeds, overrides):
+    for member in build_members(config, seeds, overrides):
         timer = StepTimer(warmup)
-        build_trainer(member, [timer], folder).fit(member.model, datamodule=member.datamodule)
+        build_trainer(member, [timer], folder).fit(member.model, datamodule=member.data)
         separate_seconds += timer.seconds
-    members = build_members(str(config), seeds, overrides)
+    members = build_members(config, seeds, overrides)
     ensemble = EnsembleModule([member.model for member in members], [f"seed-{seed}" for seed in seeds])
     timer = StepTimer(warmup)
-    data = EnsembleDataModule([member.datamodule for member in members])
+    data = EnsembleDataModule([member.data for member in members])
     build_trainer(members[0], [timer], folder).fit(ensemble, datamodule=data)
     timed_steps = size * (steps - warmup)
     return timed_steps / separate_seconds, timed_steps / timer.seconds

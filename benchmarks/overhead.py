@@ -56,7 +56,7 @@ def lightning_seconds(steps: int, callbacks: list[L.Callback], run_dir: Path) ->
         default_root_dir=run_dir,
     )
     started = time.perf_counter()
-    trainer.fit(parts.module, datamodule=parts.data)
+    trainer.fit(parts.model, datamodule=parts.data)
     return time.perf_counter() - started
 
 
@@ -103,7 +103,7 @@ def clock_share_from_parts(config: Path, sample_subset: int = 256) -> tuple[floa
     indexing = time.perf_counter() - started
     subset = min(sample_subset, parts.clock.num_samples)
     started = time.perf_counter()
-    metrics.update(parts.module.generate(subset, torch.Generator().manual_seed(0), batch_size=subset))
+    metrics.update(parts.model.generate(subset, torch.Generator().manual_seed(0), batch_size=subset))
     metrics.compute()
     evaluation = (time.perf_counter() - started) * parts.clock.num_samples / subset
     training = parts.max_steps / steps_per_second

@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from lightning_clocks.callbacks import ClockCallback
-from lightning_clocks.data import RuleDataModule
-from lightning_clocks.modules import GenerativeModule
-from lightning_clocks.trainer_cli import run_cli
+from lightning_clocks.fit import RunParts
+from lightning_clocks.fit import build_run as build_run_parts
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@dataclass
-class RunParts:
-    """What one run of a config trains and evaluates."""
-
-    module: GenerativeModule
-    data: RuleDataModule
-    clock: ClockCallback
-    max_steps: int
-
-
 def build_run(config: str | Path, *overrides: str, device: str = "cpu") -> RunParts:
-    """Build a config's model (moved to ``device``), data (set up) and clock callback without training."""
-    with tempfile.TemporaryDirectory() as folder:
-        args = ["--config", str(config), f"--trainer.default_root_dir={folder}", "--trainer.logger=false", *overrides]
-        cli = run_cli(args, run=False)
-    clock = next(callback for callback in cli.trainer.callbacks if isinstance(callback, ClockCallback))
-    cli.datamodule.setup("fit")
-    return RunParts(cli.model.to(device), cli.datamodule, clock, cli.trainer.max_steps)
+    """Build a config's model (moved to ``device``), data (set up) and clock callback without training
+    (:func:`lightning_clocks.fit.build_run`, the one way every command rebuilds a run)."""
+    parts = build_run_parts(config, overrides, prog="benchmark")
+    parts.model.to(device)
+    return parts
 
 
 def timed_steps(
@@ -44,7 +28,7 @@ def timed_steps(
     """Plain-loop optimizer steps per second (forward, backward, AdamW at the config's settings) after
     ``warmup`` steps, and the losses of all steps. ``autocast`` runs the loss under that dtype;
     ``check_finite`` adds the training step's per-step host check of the loss."""
-    module = parts.module
+    module = parts.model
     device = module.device
     optimizer = module.configure_optimizers()["optimizer"]
     batches = iter(parts.data.train_dataloader())

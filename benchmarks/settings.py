@@ -31,7 +31,7 @@ from report_table import publish
 from run_parts import REPO, build_run, timed_steps
 from torch.utils.flop_counter import FlopCounterMode
 
-from lightning_clocks.sweep import run_environment, visible_gpus
+from lightning_clocks.sweep.local import run_environment, visible_gpus
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def flops_per_step(config: Path, device: torch.device) -> int:
     parts = build_run(config, device=str(device))
     batch = next(iter(parts.data.train_dataloader())).to(device)
     with FlopCounterMode(display=False) as counter:
-        parts.module.training_loss(batch).backward()
+        parts.model.training_loss(batch).backward()
     return counter.get_total_flops()
 
 

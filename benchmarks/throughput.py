@@ -73,11 +73,11 @@ def main() -> None:
     gpt, dit = build_run(QUICKSTART), build_run(CPU_DIT)
     rows = [
         ("GPT 2x64, 24-bit parity, batch 64: training steps/s", f"{timed_steps(gpt, 200)[0]:.1f}"),
-        ("GPT: seconds to sample 512 sequences (KV cache)", f"{sampling_seconds(gpt.module, 512):.2f}"),
+        ("GPT: seconds to sample 512 sequences (KV cache)", f"{sampling_seconds(gpt.model, 512):.2f}"),
         ("DiT 2x64, 12-bit parity, batch 64: training steps/s", f"{timed_steps(dit, 200)[0]:.1f}"),
     ]
     for sampler_steps in (5, 10, 18, 36):
-        sampler = build_run(CPU_DIT, f"--model.init_args.sampler_steps={sampler_steps}").module
+        sampler = build_run(CPU_DIT, f"--model.init_args.sampler_steps={sampler_steps}").model
         rows.append(
             (
                 f"DiT: seconds to sample 512 sequences, model.sampler_steps={sampler_steps} "

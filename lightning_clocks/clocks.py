@@ -1,9 +1,10 @@
-"""The two clocks as pure functions of saved curves (SPEC §3).
+"""The two clocks as pure functions of saved curves (definitions in docs/method.md, "Clocks").
 
-``tau_rule`` is the first step at which validity reaches ``rule_threshold``; ``tau_mem`` the
-first step at which ``mem_excess`` reaches ``mem_threshold``. Curves may be smoothed with a
-Gaussian over the evaluation index; a crossing is interpolated linearly in log10(step) between
-the two evaluations that bracket it. A clock that never crosses is ``None``.
+``tau_rule`` is the first step at which the rule series (``validity`` for generative models)
+reaches ``rule_threshold``; ``tau_mem`` the first step at which the memorization series
+(``mem_excess``) reaches ``mem_threshold``. Curves may be smoothed with a Gaussian over the
+evaluation index; a crossing is interpolated linearly in log10(step) between the two evaluations
+that bracket it. A clock that never crosses is ``None``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lightning_clocks.errors import ConfigError
+from lightning_clocks.errors import ConfigError, check_threshold, require_non_negative
+
+#: theta_rule and theta_mem of generative models, and the series they cross: the defaults of every command.
+DEFAULT_RULE_THRESHOLD = 0.5
+DEFAULT_MEM_THRESHOLD = 0.1
+RULE_SERIES = "validity"
+MEM_SERIES = "mem_excess"
 
 
 def log_spaced_steps(first_step: int, last_step: int, num_evaluations: int) -> list[int]:
@@ -28,17 +35,10 @@ def log_spaced_steps(first_step: int, last_step: int, num_evaluations: int) -> l
     return sorted({round(float(step)) for step in points})
 
 
-def check_threshold(option: str, value: float) -> None:
-    """Raise a ConfigError naming ``option`` unless ``0 < value <= 1``."""
-    if not 0.0 < value <= 1.0:
-        raise ConfigError(f"{option}={value} is invalid: a threshold must lie in (0, 1]")
-
-
 def gaussian_smooth(values: Sequence[float], sigma: float) -> np.ndarray:
     """Gaussian smoothing over the evaluation index (kernel renormalised at the edges); identity for sigma 0."""
     series = np.asarray(values, dtype=np.float64)
-    if sigma < 0:
-        raise ConfigError(f"smoothing={sigma} is invalid: it must be >= 0 (0 turns smoothing off)")
+    require_non_negative("smoothing", sigma)
     if sigma == 0 or series.size == 0:
         return series
     index = np.arange(series.size)
@@ -65,13 +65,15 @@ def first_crossing(steps: Sequence[float], values: Sequence[float], threshold: f
 
 @dataclass(frozen=True)
 class Clocks:
-    """The two clocks of one run, and whether the innovation window is open."""
+    """The two clocks of one run, the series they crossed, and whether the innovation window is open."""
 
     tau_rule: float | None
     tau_mem: float | None
     rule_threshold: float
     mem_threshold: float
     smoothing: float
+    rule_series: str = RULE_SERIES
+    mem_series: str = MEM_SERIES
 
     @property
     def window_open(self) -> bool:
@@ -91,20 +93,26 @@ class Clocks:
 
 def measure_clocks(
     curves: Mapping[str, Sequence[float]],
-    rule_threshold: float = 0.5,
-    mem_threshold: float = 0.1,
+    rule_threshold: float = DEFAULT_RULE_THRESHOLD,
+    mem_threshold: float = DEFAULT_MEM_THRESHOLD,
     smoothing: float = 0.0,
+    rule_series: str = RULE_SERIES,
+    mem_series: str = MEM_SERIES,
 ) -> Clocks:
-    """Both clocks from curves holding ``step``, ``validity`` and ``mem_excess`` columns."""
+    """Both clocks from curves holding ``step`` and the two named series (``validity`` and ``mem_excess`` unless
+    named otherwise: a pair task crosses ``rule_accuracy`` and ``accuracy/cycle``)."""
     check_threshold("rule_threshold", rule_threshold)
     check_threshold("mem_threshold", mem_threshold)
+    missing = sorted({"step", rule_series, mem_series} - set(curves))
+    if missing:
+        raise ConfigError(f"the curves lack the columns {missing} that the clocks cross; they have {sorted(curves)}")
     steps = list(curves["step"])
-    validity = gaussian_smooth(curves["validity"], smoothing)
-    mem_excess = gaussian_smooth(curves["mem_excess"], smoothing)
     return Clocks(
-        tau_rule=first_crossing(steps, validity, rule_threshold),
-        tau_mem=first_crossing(steps, mem_excess, mem_threshold),
+        tau_rule=first_crossing(steps, gaussian_smooth(curves[rule_series], smoothing), rule_threshold),
+        tau_mem=first_crossing(steps, gaussian_smooth(curves[mem_series], smoothing), mem_threshold),
         rule_threshold=rule_threshold,
         mem_threshold=mem_threshold,
         smoothing=smoothing,
+        rule_series=rule_series,
+        mem_series=mem_series,
     )

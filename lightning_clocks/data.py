@@ -1,4 +1,4 @@
-"""The one DataModule, shared by every rule and both model families (SPEC §2).
+"""The one DataModule, shared by every rule and both model families (docs/method.md, "Data").
 
 It draws ``n_train`` distinct valid training sequences and a disjoint control set of
 ``n_control`` valid sequences (default: as many as the training set) that the model never
@@ -13,22 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from lightning_clocks.errors import ConfigError
+from lightning_clocks.errors import ConfigError, require_positive
 from lightning_clocks.rows import pack_rows
 from lightning_clocks.rules import Rule
-from lightning_clocks.rules.base import require_positive
+from lightning_clocks.seeds import derive_seed
 
 #: Stream offsets that keep the training set, control set and batch streams independent.
 _TRAIN_STREAM, _BATCH_STREAM = 0, 1
-
-
-def derive_seed(*keys: int) -> int:
-    """A well-mixed 63-bit seed from integer keys (stable across processes and Python versions)."""
-    return int(np.random.SeedSequence(list(keys)).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
 def draw_distinct(rule: Rule, count: int, generator: torch.Generator, max_rounds: int = 1000) -> torch.Tensor:

@@ -1,5 +1,78 @@
-"""The one exception type for bad configuration, raised before any training starts."""
+"""The package's error types and the argument checks every command shares.
+
+A :class:`ConfigError` is raised before anything is written or trained; the ``clocks`` command
+prints it as one line, ``clocks: error: <message>``, and exits with status 2. Every message
+names the option, the value and what is allowed. A :class:`RunFailure` (a non-finite loss, an
+unreadable checkpoint, a full disk) is printed the same way, with its :attr:`~RunFailure.exit_status`:
+1, 75 (``EX_TEMPFAIL``) for a run folder in use by another process, 128 + the signal's number for a run
+stopped by SIGINT (130) or SIGTERM (143) after saving its ``last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
 
 
 class ConfigError(ValueError):
     """A configuration value is impossible; the message names the option, the value and what is allowed."""
+
+
+class RunFailure(RuntimeError):
+    """A run stopped for a reason its message explains (printed as one line, exit status :attr:`exit_status`)."""
+
+    #: The process's exit status when this failure ends a command.
+    exit_status: int = 1
+
+
+class RunInUse(RunFailure):
+    """Another live process holds the run folder; nothing was written. A sweep leaves such a run alone."""
+
+    #: ``EX_TEMPFAIL`` of sysexits.h: try again later, nothing is wrong with the run.
+    exit_status = 75
+
+
+class RunInterrupted(RunFailure):
+    """The run was stopped by a signal (SIGINT, SIGTERM) at a step boundary, after saving ``last.ckpt``."""
+
+    def __init__(self, signal_name: str, signal_number: int) -> None:
+        super().__init__(f"stopped by {signal_name}")
+        # The shell's convention for a process ended by a signal.
+        self.exit_status = 128 + signal_number
+
+
+class NonFiniteLossError(RunFailure):
+    """The training loss became NaN or infinite (the run's curves and last good weights are saved)."""
+
+
+def require_positive(option: str, value: int) -> None:
+    """Raise a ConfigError naming ``option`` unless ``value`` is a positive integer."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{option}={value!r} is invalid: it must be a positive integer")
+
+
+def require_non_negative(option: str, value: float) -> None:
+    """Raise a ConfigError naming ``option`` unless ``value`` is a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{option}={value!r} is invalid: it must be a number >= 0")
+
+
+def check_threshold(option: str, value: float) -> None:
+    """Raise a ConfigError naming ``option`` unless ``0 < value <= 1``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
+        raise ConfigError(f"{option}={value!r} is invalid: a threshold must lie in (0, 1]")
+
+
+def check_steps(option: str, steps: Sequence[int] | None) -> None:
+    """Raise a ConfigError naming ``option`` unless ``steps`` is None or strictly increasing integers >= 1."""
+    if steps is None:
+        return
+    if not steps or steps[0] < 1 or any(b <= a for a, b in itertools.pairwise(steps)):
+        raise ConfigError(f"{option}={list(steps)} is invalid: it must be strictly increasing steps >= 1")
+
+
+def check_choice(option: str, value: object, allowed: Sequence[object]) -> None:
+    """Raise a ConfigError naming ``option`` unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ConfigError(f"{option}={value!r} is unknown; allowed: {list(allowed)}")

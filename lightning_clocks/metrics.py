@@ -1,4 +1,4 @@
-"""Per-evaluation metrics of generated samples (SPEC §3), as torchmetrics ``Metric``s.
+"""Per-evaluation metrics of generated samples (docs/method.md, "Metrics"), as torchmetrics ``Metric``s.
 
 Every state is a count (or a sum), reduced by summation across ranks, so rates are exact
 under DDP: a rate is always a count over a count. ``generation_metrics`` builds the whole

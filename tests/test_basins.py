@@ -14,7 +14,10 @@ from conftest import REPO
 from conftest import run_clocks as clocks
 from lightning.pytorch.loggers import CSVLogger
 
-from lightning_clocks.basins import (
+from lightning_clocks.basins.callback import BasinCallback
+from lightning_clocks.basins.denoisers import EmpiricalDenoiser, ParityDenoiser
+from lightning_clocks.basins.figures import plot_basins
+from lightning_clocks.basins.probe import (
     BasinProbe,
     basin_radius,
     flip_cells,
@@ -22,14 +25,11 @@ from lightning_clocks.basins import (
     resample_cells,
     truncated_karras_sigmas,
 )
-from lightning_clocks.basins_csv import read_basins
-from lightning_clocks.callbacks.basins import BasinCallback
+from lightning_clocks.basins.table import read_basins
 from lightning_clocks.data import RuleDataModule
-from lightning_clocks.denoisers import EmpiricalDenoiser, ParityDenoiser
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.models.encoding import CellEncoding
 from lightning_clocks.modules import AutoregressiveModule, DiffusionModule
-from lightning_clocks.report_basins import plot_basins
 from lightning_clocks.rules import GroupParity
 
 SIGN = CellEncoding("sign", 2)
@@ -257,6 +257,11 @@ def test_basins_config_fits_and_the_basins_command_reads_its_checkpoints(tmp_pat
         row for row in during_training if row["step"] == 20
     ]
     assert sorted({row["step"] for row in from_checkpoints}) == [10, 20]
+    # --basins.* options override the run's own settings.
+    override = tmp_path / "one_sigma.csv"
+    one_sigma = clocks("basins", f"--run={run_dir}", f"--output={override}", "--basins.sigmas=[0.3]")
+    assert one_sigma.returncode == 0, one_sigma.stderr[-3000:]
+    assert {row["sigma"] for row in read_basins(override)} == {0.3}
     report = clocks("report", str(run_dir))
     assert report.returncode == 0, report.stderr[-3000:]
     page = (run_dir / "report" / "report.html").read_text()

@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from lightning_clocks.denoisers import (
+from lightning_clocks.basins.denoisers import (
     EmpiricalDenoiser,
     ParityDenoiser,
     enumerate_valid,

@@ -11,13 +11,13 @@ import yaml
 from conftest import REPO
 
 from lightning_clocks.cli import main
-from lightning_clocks.ensemble import EnsembleModule
-from lightning_clocks.ensemble_cli import fit_ensemble
+from lightning_clocks.ensemble.cli import fit_ensemble
+from lightning_clocks.ensemble.module import EnsembleModule
 from lightning_clocks.errors import ConfigError
+from lightning_clocks.fit import run_cli
 from lightning_clocks.relational.module import PairMLPModule
 from lightning_clocks.report.runs import Thresholds, load_runs
 from lightning_clocks.results import CLOCKS_FILE, CURVES_FILE, read_curves
-from lightning_clocks.trainer_cli import run_cli
 
 #: Tiny models, with weight decay and warm-up so that the ensemble's optimizer must match the single run's.
 MODELS = {
@@ -110,9 +110,10 @@ def test_stop_when_memorized_waits_for_every_member(tmp_path: Path) -> None:
 
 
 def run_ensemble(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``clocks ensemble ARGS`` in this process: its exit status, stdout and stderr."""
+    """``clocks ensemble ARGS`` (or ``clocks report ...`` when ARGS starts with ``report``) in this process: its
+    exit status, stdout and stderr."""
     with pytest.raises(SystemExit) as exit_info:
-        main(["ensemble", *args])
+        main(list(args) if args[0] == "report" else ["ensemble", *args])
     captured = capsys.readouterr()
     return exit_info.value.code, captured.out, captured.err
 
@@ -120,24 +121,29 @@ def run_ensemble(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, s
 def test_clocks_report_reads_every_member(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "ensemble"
     status, stdout, _ = run_ensemble(
-        capsys, "--config", str(write_config(tmp_path, "gpt")), "--seeds=0,1,2", f"--out={out}"
+        capsys, "--base_config", str(write_config(tmp_path, "gpt")), "--seeds=[0,1,2]", f"--out={out}"
     )
     assert status == 0
     assert f"[ensemble] {out / 'seed-2'}: tau_rule=" in stdout
     runs = load_runs([out], Thresholds())
     assert sorted(run.seed for run in runs) == [0, 1, 2]
     assert all(run.clocks is not None and run.curves["step"] == [2, 4, 8] for run in runs)
+    status, stdout, _ = run_ensemble(capsys, "report", str(out))
+    assert status == 0 and "Runs: 3 (3 finished, 3 with curves)." in stdout
+    assert {path.name for path in (out / "report" / "figures").glob("run_*.png")} == {
+        f"run_seed-{seed}.png" for seed in (0, 1, 2)
+    }
 
 
 BAD_INPUT = [
-    ([], "the following arguments are required: --seeds"),
-    (["--seeds=0", "--config=does_not_exist.yaml"], "does_not_exist.yaml'"),
-    (["--seeds=0,1,0"], "--seeds='0,1,0' repeats a seed"),
-    (["--seeds=0,one"], "--seeds='0,one' is invalid"),
-    (["--seeds=0", "--", "--data.seed=3"], "['--seed_everything', '--data.seed'] are set per member from --seeds"),
-    (["--seeds=0", "--", "--model=transformer"], "model='transformer' is unknown; allowed: ['dit', 'gpt']"),
-    (["--seeds=0", "--", "--trainer.gradient_clip_val=1.0"], "trainer.gradient_clip_val=1.0 is not supported"),
-    (["--seeds=0", "--", "--trainer.devices=2"], "trainer.devices=2 gives 2 processes, but an ensemble trains"),
+    ([], "seeds"),
+    (["--seeds=[0]", "--base_config=does_not_exist.yaml"], "does_not_exist.yaml"),
+    (["--seeds=[0,1,0]"], "seeds=[0, 1, 0] is invalid"),
+    (["--seeds=[0,one]"], "seeds"),
+    (["--seeds=[0]", "--", "--data.seed=3"], "['--seed_everything', '--data.seed'] are set per member from --seeds"),
+    (["--seeds=[0]", "--", "--model=transformer"], "model='transformer' is unknown; allowed: ['dit', 'gpt']"),
+    (["--seeds=[0]", "--", "--trainer.gradient_clip_val=1.0"], "trainer.gradient_clip_val=1.0 is not supported"),
+    (["--seeds=[0]", "--", "--trainer.devices=2"], "trainer.devices=2 gives 2 processes, but an ensemble trains"),
 ]
 
 
@@ -146,15 +152,16 @@ def test_bad_input_fails_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
     config = str(write_config(tmp_path, "gpt"))
-    status, _, stderr = run_ensemble(capsys, "--config", config, f"--out={tmp_path / 'ensemble'}", *args)
+    status, _, stderr = run_ensemble(capsys, "--base_config", config, f"--out={tmp_path / 'ensemble'}", *args)
     assert status == 2
     assert message in stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
     assert not (tmp_path / "ensemble").exists()
 
 
 def test_extra_trainer_callbacks_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     config = str(REPO / "configs" / "basins_dit_cpu.yaml")
-    status, _, stderr = run_ensemble(capsys, "--config", config, "--seeds=0,1")
+    status, _, stderr = run_ensemble(capsys, "--base_config", config, "--seeds=[0,1]")
     assert status == 2
     assert "trainer.callbacks is not supported by clocks ensemble" in stderr
 
@@ -164,9 +171,9 @@ def test_a_folder_holding_runs_is_not_overwritten(tmp_path: Path, capsys: pytest
     held.parent.mkdir(parents=True)
     held.write_text("step,validity\n")
     config = str(write_config(tmp_path, "gpt"))
-    status, _, stderr = run_ensemble(capsys, "--config", config, "--seeds=0,1", f"--out={tmp_path / 'ensemble'}")
+    status, _, stderr = run_ensemble(capsys, "--base_config", config, "--seeds=[0,1]", f"--out={tmp_path / 'ensemble'}")
     assert status == 2
-    assert f"--out={tmp_path / 'ensemble'} already holds runs in ['{held.parent}']" in stderr
+    assert f"out={tmp_path / 'ensemble'} already holds runs in ['{held.parent}']" in stderr
     assert held.read_text() == "step,validity\n"
 
 
@@ -178,6 +185,6 @@ def test_a_model_without_a_vmappable_loss_is_refused() -> None:
 def test_a_non_finite_loss_names_the_failed_members(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = str(write_config(tmp_path, "gpt"))
     out = f"--out={tmp_path / 'ensemble'}"
-    status, _, stderr = run_ensemble(capsys, "--config", config, "--seeds=0,1", out, "--", "--model.lr=1e30")
+    status, _, stderr = run_ensemble(capsys, "--base_config", config, "--seeds=[0,1]", out, "--", "--model.lr=1e30")
     assert status == 1
     assert "clocks: error: training loss of ['seed-0', 'seed-1'] became non-finite after" in stderr

@@ -24,6 +24,18 @@ def test_kv_cache_gives_the_same_logits_as_a_full_forward() -> None:
     assert torch.allclose(full, incremental, atol=1e-5)
 
 
+def test_kv_cache_continues_with_several_tokens_at_once() -> None:
+    """A prefix, then chunks of 3 and 4 new tokens: each new token sees the cache and only the earlier new ones."""
+    torch.manual_seed(1)
+    gpt = GPT(GPTConfig(sequence_length=10, vocab_size=3, n_layer=2, n_head=2, n_embd=16)).eval()
+    tokens = gpt.with_bos(torch.randint(0, 3, (4, 10)))
+    full = gpt(tokens)
+    cache = KVCache(gpt.config, 4, tokens.device, torch.float32)
+    chunks = [gpt(tokens[:, :3], cache), gpt(tokens[:, 3:6], cache), gpt(tokens[:, 6:], cache)]
+    assert cache.length == 10
+    assert torch.allclose(full, torch.cat(chunks, dim=1), atol=1e-5)
+
+
 def test_gpt_sampling_inverts_the_cdf() -> None:
     torch.manual_seed(0)
     module = AutoregressiveModule(sequence_length=1, vocab_size=3, n_embd=16, n_head=2)

@@ -1,6 +1,6 @@
-"""Transitive inference with an exception: task bookkeeping, exact kernel fits, and the facts of SPEC §4.
+"""Transitive inference with an exception: task bookkeeping, exact kernel fits, and the facts of docs/method.md.
 
-Naming: items are 0-based indices, names are 1-based (``I3`` is index 2). SPEC's facts are stated for
+Naming: items are 0-based indices, names are 1-based (``I3`` is index 2). The facts of docs/method.md are stated for
 the "mid" variant (9 items, I6 beats I4 = indices (5, 3)) at a small ridge; they hold for ridges from 0
 up to about 1.7e-3 (above it the I3-vs-I6 flip moves below alpha 0.13). The tests use ``FACT_RIDGE``.
 """
@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lightning_clocks.cli import main as clocks_main
 from lightning_clocks.errors import ConfigError
+from lightning_clocks.relational.cli import parse_exception, ridge_grid_values, theory
 from lightning_clocks.relational.kernels import (
     additive_features,
     conjunctive_features,
@@ -45,13 +47,10 @@ from lightning_clocks.relational.task import (
 from lightning_clocks.relational.theory import (
     category_accuracy,
     flip_alpha,
-    main,
     pair_margin,
     pair_table,
     pair_table_for_kernel,
     pair_trajectory,
-    parse_exception,
-    parse_ridge_grid,
     phase_diagram,
     plot_phase_diagram,
 )
@@ -66,7 +65,7 @@ def by_names(first: str, second: str) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def mid() -> TransitiveTask:
-    """SPEC's "mid" variant: 9 items, I6 beats I4."""
+    """The "mid" variant: 9 items, I6 beats I4."""
     return TransitiveTask.from_variant("mid")
 
 
@@ -339,7 +338,7 @@ def test_bad_fit_inputs_raise(mid: TransitiveTask) -> None:
         features_from_function([(0, 1), (1, 2)], lambda i, j: np.ones(i + 1))
 
 
-# --------------------------------------------------------------------------------------------- SPEC §4 facts
+# --------------------------------------------------------------------------------------------- facts of docs/method.md
 
 
 def test_additive_kernel_cannot_memorize_the_exception(mid: TransitiveTask) -> None:
@@ -464,7 +463,7 @@ def test_pair_without_ground_truth_has_no_margin() -> None:
 
 
 def test_main_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--variant", "mid", "--alpha", "0.2"]) == 0
+    assert theory(["--variant", "mid", "--alpha", "0.2"]) == 0
     out = capsys.readouterr().out
     assert "9 items, exception I6 beats I4" in out
     assert "I3 vs I6" in out
@@ -473,7 +472,9 @@ def test_main_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_main_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--num-items", "11", "--exception", "I8,I4", "--alpha", "0.5", "--ridge", "0.01", "--json"]) == 0
+    assert (
+        theory(["--num_items", "11", "--exception", "I8,I4", "--alpha", "0.5", "--ridge", "0.01", "--output=json"]) == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["task"]["exception"] == [7, 3]
     assert result["kappa_o"] == pytest.approx(0.25)
@@ -484,25 +485,26 @@ def test_main_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_main_draws_the_phase_diagram(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "phase.png"
-    assert main(["--phase-diagram", str(path), "--alpha-grid", "6", "--ridge-grid", "1e-3,1,4", "--json"]) == 0
+    assert theory([f"--phase_diagram={path}", "--alpha_grid=6", "--ridge_grid=[1e-3,1,4]", "--output=json"]) == 0
     assert json.loads(capsys.readouterr().out)["phase_diagram"] == str(path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_command_line_errors_name_the_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = [
-        (["--variant", "mid", "--num-items", "9"], "--variant='mid' cannot be combined"),
+        (["--variant", "mid", "--num_items", "9"], "variant='mid' cannot be combined"),
         (["--exception", "3,5"], "W must be ranked below L"),
-        (["--exception", "5;3"], "--exception='5;3'"),
-        (["--num-items", "2"], "num_items=2"),
+        (["--exception", "5;3"], "exception='5;3'"),
+        (["--num_items", "2"], "num_items=2"),
         (["--alpha", "1.5"], "alpha=1.5"),
         (["--ridge", "-1"], "ridge=-1.0"),
-        (["--phase-diagram", str(tmp_path / "p.png"), "--alpha-grid", "1"], "--alpha-grid=1"),
-        (["--phase-diagram", str(tmp_path / "p.png"), "--ridge-grid", "1,0.1,5"], "--ridge-grid='1,0.1,5'"),
+        ([f"--phase_diagram={tmp_path / 'p.png'}", "--alpha_grid", "1"], "alpha_grid=1"),
+        ([f"--phase_diagram={tmp_path / 'p.png'}", "--ridge_grid=[1,0.1,5]"], "ridge_grid=[1.0, 0.1, 5]"),
+        (["--variant", "middle"], "variant='middle' is unknown"),
     ]
     for argv, message in cases:
         with pytest.raises(SystemExit) as exit_info:
-            main(argv)
+            clocks_main(["ti", *argv])
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
 
@@ -511,11 +513,11 @@ def test_argument_parsers() -> None:
     assert parse_exception("5,3") == (5, 3)
     assert parse_exception("I6, I4") == (5, 3)
     assert parse_exception("None") is None
-    with pytest.raises(ConfigError, match="--exception='5,I4'"):
+    with pytest.raises(ConfigError, match="exception='5,I4'"):
         parse_exception("5,I4")
-    np.testing.assert_allclose(parse_ridge_grid("1e-2,1,3"), [1e-2, 1e-1, 1.0])
-    for bad in ["1e-2,1", "0,1,3", "1e-2,1,1", "a,b,c"]:
-        with pytest.raises(ConfigError, match="--ridge-grid="):
-            parse_ridge_grid(bad)
+    np.testing.assert_allclose(ridge_grid_values((1e-2, 1, 3)), [1e-2, 1e-1, 1.0])
+    for bad in [(0, 1, 3), (1e-2, 1, 1), (1, 0.1, 5)]:
+        with pytest.raises(ConfigError, match="ridge_grid="):
+            ridge_grid_values(bad)
     with pytest.raises(ConfigError, match="phase diagram grid"):
         plot_phase_diagram(TransitiveTask(), [0.5], [1e-3, 1.0], "unused.png")

@@ -1,4 +1,4 @@
-"""Language-model finetuning on transitive inference with an exception, on a tiny random GPT-2 (SPEC §4).
+"""Language-model finetuning on transitive inference with an exception, on a tiny random GPT-2.
 
 No download ever: HF_HUB_OFFLINE=1, the model is built from a config (``model: tiny-random``) or saved to and
 loaded from a temporary folder.
@@ -19,7 +19,6 @@ import torch
 from conftest import REPO
 
 from lightning_clocks.errors import ConfigError
-from lightning_clocks.relational.callback import HEATMAP_FILE, INITIAL_HEATMAP_FILE
 from lightning_clocks.relational.data import PairDataModule
 from lightning_clocks.relational.lm import (
     REAL_TEAM_NAMES,
@@ -31,7 +30,7 @@ from lightning_clocks.relational.lm import (
     invented_team_names,
     pair_prompt,
 )
-from lightning_clocks.results import CLOCKS_FILE, CURVES_FILE, read_curves
+from lightning_clocks.results import CLOCKS_FILE, CURVES_FILE, HEATMAP_FILE, INITIAL_HEATMAP_FILE, read_curves
 
 
 @pytest.fixture(autouse=True)

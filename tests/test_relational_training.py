@@ -1,4 +1,4 @@
-"""Gradient-trained pair models on transitive inference with an exception: data, models, clocks, CLI (SPEC §4).
+"""Gradient-trained pair models on transitive inference with an exception: data, models, clocks, CLI.
 
 Real training on the CPU with fixed seeds, full batch, a few hundred steps each. The facts checked: the
 linear readout of the additive code never fits the exception (its outputs are sums of item scores, so the
@@ -9,6 +9,7 @@ the linear readout follows the exact gradient flow of the kernel theory.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import sys
@@ -25,20 +26,15 @@ from conftest import run_clocks as clocks
 
 from lightning_clocks.cli import main
 from lightning_clocks.errors import ConfigError
-from lightning_clocks.relational.callback import (
-    HEATMAP_FILE,
-    INITIAL_HEATMAP_FILE,
-    PairClockCallback,
-    pair_clocks,
-    pair_column,
-)
+from lightning_clocks.relational.callback import PairClockCallback, pair_column
 from lightning_clocks.relational.data import PairDataModule, split_batch
 from lightning_clocks.relational.kernels import additive_features, conjunctive_features, mixed_features
 from lightning_clocks.relational.models import PairMLP, PairTransformer
 from lightning_clocks.relational.module import PairMLPModule, PairModule, PairTransformerModule, win_probability
 from lightning_clocks.relational.task import CATEGORIES, CYCLE, NO_GROUND_TRUTH, TransitiveTask
 from lightning_clocks.relational.theory import pair_trajectory
-from lightning_clocks.results import CLOCKS_FILE, CURVES_FILE, read_curves
+from lightning_clocks.report.cli import main as report_main
+from lightning_clocks.results import CLOCKS_FILE, CURVES_FILE, HEATMAP_FILE, INITIAL_HEATMAP_FILE, read_curves
 
 
 @pytest.fixture(autouse=True)
@@ -246,18 +242,26 @@ def test_transformer_fits_the_training_pairs(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------- clocks and files
 
 
+def pair_clocks(rows: list[dict[str, float]], rule_threshold: float, mem_threshold: float) -> object:
+    """The clocks a PairClockCallback with these thresholds measures from ``rows``."""
+    callback = PairClockCallback(rule_threshold=rule_threshold, mem_threshold=mem_threshold)
+    callback.rows = rows
+    return callback.clocks()
+
+
 def test_clocks_cross_at_the_first_evaluation_that_satisfies_them() -> None:
     rows = [
         {"step": 10, "rule_accuracy": 0.5, f"accuracy/{CYCLE}": 0.0},
         {"step": 100, "rule_accuracy": 1.0, f"accuracy/{CYCLE}": 5 / 6},
         {"step": 1000, "rule_accuracy": 1.0, f"accuracy/{CYCLE}": 1.0},
     ]
-    clocks = pair_clocks(rows, rule_threshold=1.0, mem_threshold=1.0, smoothing=0.0)
+    clocks = pair_clocks(rows, rule_threshold=1.0, mem_threshold=1.0)
     assert clocks.tau_rule == pytest.approx(100)
     assert clocks.tau_mem == pytest.approx(1000)
-    assert pair_clocks(rows, 0.75, 1.0, 0.0).tau_rule == pytest.approx(10**1.5)  # interpolated in log step
+    assert (clocks.rule_series, clocks.mem_series) == ("rule_accuracy", f"accuracy/{CYCLE}")
+    assert pair_clocks(rows, 0.75, 1.0).tau_rule == pytest.approx(10**1.5)  # interpolated in log step
     no_cycle = [{"step": 10, "rule_accuracy": 1.0}]
-    assert pair_clocks(no_cycle, 1.0, 1.0, 0.0).tau_mem is None
+    assert pair_clocks(no_cycle, 1.0, 1.0).tau_mem is None
 
 
 def test_run_folder_files_and_resume_equal_an_uninterrupted_run(tmp_path: Path) -> None:
@@ -319,6 +323,12 @@ def test_ti_fit_writes_the_run_folder(tmp_path: Path) -> None:
     assert [int(step) for step in read_curves(run_dir / CURVES_FILE)["step"]] == [1, 2, 5, 12, 26, 60]
     for name in ("config.yaml", HEATMAP_FILE, INITIAL_HEATMAP_FILE, "checkpoints/last.ckpt"):
         assert (run_dir / name).exists(), name
+    assert (summary["rule_series"], summary["mem_series"]) == ("rule_accuracy", f"accuracy/{CYCLE}")
+    # clocks report reads a ti-fit folder as it reads a fit folder: its clocks cross the pair task's own columns.
+    assert report_main([str(run_dir)]) == 0
+    (row,) = list(csv.DictReader((run_dir / "report" / "runs.csv").open()))
+    assert row["tau_rule"] == "" and float(row["tau_mem"]) == pytest.approx(summary["tau_mem"], abs=0.5)
+    assert (run_dir / "report" / "figures" / "run_run.png").exists()
 
 
 def test_ti_fit_refuses_a_bad_exception_before_training(

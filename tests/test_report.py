@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 
 from lightning_clocks.errors import ConfigError
-from lightning_clocks.report import main as report_main
+from lightning_clocks.report.cli import main as report_main
 from lightning_clocks.results import write_curves, write_json
 
 #: Hand-made curves: validity crosses 0.5 between steps 100 and 1000, mem_excess crosses 0.1 between 100 and 1000.
@@ -40,9 +40,9 @@ def test_report_on_a_real_tiny_sweep_references_every_figure(tmp_path: Path) -> 
             "-m",
             "lightning_clocks.cli",
             "sweep",
-            f"--config={REPO / 'configs' / 'quickstart.yaml'}",
-            "--grid=data.n_train=32,64",
-            "--seeds=0",
+            f"--base_config={REPO / 'configs' / 'quickstart.yaml'}",
+            "--grid={data.n_train: [32, 64]}",
+            "--seeds=[0]",
             f"--out={out}",
             "--jobs=2",
             "--",
@@ -119,7 +119,7 @@ def test_rethresholding_recomputes_the_clocks_from_the_saved_curves(tmp_path: Pa
     assert default["window_open"] == "False"  # tau_rule > tau_mem: the window vanished
 
     assert (
-        report_main([str(run), "--out", str(tmp_path / "moved"), "--rule-threshold=0.3", "--mem-threshold=0.35"]) == 0
+        report_main([str(run), "--out", str(tmp_path / "moved"), "--rule_threshold=0.3", "--mem_threshold=0.35"]) == 0
     )
     (moved,) = read_table(tmp_path / "moved" / "runs.csv")
     assert float(moved["tau_rule"]) == round(10 ** (1 + 2 / 3))
@@ -128,12 +128,12 @@ def test_rethresholding_recomputes_the_clocks_from_the_saved_curves(tmp_path: Pa
     assert float(moved["window_log10"]) == pytest.approx(3.5 - (1 + 2 / 3), abs=1e-3)
     assert "rule threshold [0.3], memorization threshold [0.35]" in (tmp_path / "moved" / "summary.md").read_text()
 
-    assert report_main([str(run), "--out", str(tmp_path / "never"), "--rule-threshold=0.95"]) == 0
+    assert report_main([str(run), "--out", str(tmp_path / "never"), "--rule_threshold=0.95"]) == 0
     (never,) = read_table(tmp_path / "never" / "runs.csv")
     assert never["tau_rule"] == "" and never["window_open"] == "False"
 
-    with pytest.raises(ConfigError, match="--mem-threshold"):
-        report_main([str(run), "--mem-threshold=1.5"])
+    with pytest.raises(ConfigError, match=r"mem_threshold=1\.5"):
+        report_main([str(run), "--mem_threshold=1.5"])
 
 
 def test_sweep_figures_show_the_fitted_scaling_law(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from lightning_clocks.scaling import (
+from lightning_clocks.report.scaling import (
     fit_line,
     fit_power_law,
     regularized_incomplete_beta,

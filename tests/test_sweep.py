@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from lightning_clocks import sweep
+from lightning_clocks import results
 from lightning_clocks.errors import ConfigError
+from lightning_clocks.sweep import cli as sweep
+from lightning_clocks.sweep import grid, local
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
 TINY = [
@@ -31,8 +33,8 @@ def read_table(path: Path) -> list[dict[str, str]]:
 
 
 def test_grid_expands_to_every_combination_times_every_seed() -> None:
-    grid = sweep.parse_grid(["data.n_train=128,256", "data.rule.group_size=2,3"])
-    runs = sweep.expand_grid(grid, sweep.parse_seeds("0,1"))
+    checked = grid.check_grid({"data.n_train": [128, 256], "data.rule.group_size": [2, 3]})
+    runs = grid.expand_grid(checked, grid.check_seeds([0, 1]))
     assert len(runs) == 8
     assert runs[0].name == "n_train-128_group_size-2_seed-0"
     assert runs[-1].values == {"data.n_train": "256", "data.rule.group_size": "3"}
@@ -42,11 +44,16 @@ def test_grid_expands_to_every_combination_times_every_seed() -> None:
         "--seed_everything=1",
         "--data.seed=1",
     ]
-    assert sweep.expand_grid({}, [None])[0].name == "base"
+    assert grid.expand_grid({}, [None])[0].name == "base"
+    assert grid.check_grid({"model.lr": [1e-3, 0.01], "model": ["gpt"], "x": [True, [1, 2]]}) == {
+        "model.lr": ["0.001", "0.01"],
+        "model": ["gpt"],
+        "x": ["true", "[1, 2]"],
+    }
 
 
 def test_run_names_keep_keys_with_the_same_last_part_apart() -> None:
-    names = sweep.short_keys(["model.init_args.width", "data.rule.width", "data.n_train"])
+    names = grid.short_keys(["model.init_args.width", "data.rule.width", "data.n_train"])
     assert names == {
         "model.init_args.width": "init_args.width",
         "data.rule.width": "rule.width",
@@ -57,27 +64,29 @@ def test_run_names_keep_keys_with_the_same_last_part_apart() -> None:
 @pytest.mark.parametrize(
     ("specs", "message"),
     [
-        (["data.n_train"], "KEY=VALUE1,VALUE2"),
-        (["data.n_train=1,,2"], "KEY=VALUE1,VALUE2"),
-        (["data.n_train=1", "data.n_train=2"], "twice"),
-        (["data.n_train=1,1"], "repeats a value"),
-        (["data.seed=1,2"], "--seeds"),
+        ({"data.n_train": 128}, "non-empty list"),
+        ({"data.n_train": []}, "non-empty list"),
+        ({"data.n_train": "128,256"}, "non-empty list"),
+        ({"data.n_train": [1, 1]}, "repeats a value"),
+        ({"data.seed": [1, 2]}, "--seeds"),
     ],
 )
-def test_bad_grids_are_config_errors(specs: list[str], message: str) -> None:
+def test_bad_grids_are_config_errors(specs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        sweep.parse_grid(specs)
+        grid.check_grid(specs)
 
 
 def test_bad_command_lines_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="seeds"):
-        sweep.parse_seeds("0,x")
-    with pytest.raises(ConfigError, match="--dry-run"):
-        sweep.main(["--config", QUICKSTART, "--out", str(tmp_path), "--dry-run"])
-    with pytest.raises(ConfigError, match="--jobs"):
-        sweep.main(["--config", QUICKSTART, "--out", str(tmp_path), "--jobs", "0"])
+        grid.check_seeds([0, 0])
+    with pytest.raises(ConfigError, match="seeds"):
+        sweep.main(["--base_config", QUICKSTART, "--out", str(tmp_path), "--seeds=[0,x]"])
+    with pytest.raises(ConfigError, match="dry_run"):
+        sweep.main(["--base_config", QUICKSTART, "--out", str(tmp_path), "--dry_run=true"])
+    with pytest.raises(ConfigError, match="jobs"):
+        sweep.main(["--base_config", QUICKSTART, "--out", str(tmp_path), "--jobs", "0"])
     with pytest.raises(ConfigError, match="not a file"):
-        sweep.main(["--config", str(tmp_path / "missing.yaml"), "--out", str(tmp_path)])
+        sweep.main(["--base_config", str(tmp_path / "missing.yaml"), "--out", str(tmp_path)])
 
 
 def test_local_runner_gives_each_run_one_gpu_its_wandb_group_and_records_failures(
@@ -85,7 +94,7 @@ def test_local_runner_gives_each_run_one_gpu_its_wandb_group_and_records_failure
 ) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    runs = sweep.expand_grid({"data.n_train": ["1", "2", "3", "4"]}, [None])
+    runs = grid.expand_grid({"data.n_train": ["1", "2", "3", "4"]}, [None])
     variables = ("CUDA_VISIBLE_DEVICES", "WANDB_RUN_GROUP", "WANDB_NAME")
     show = f"import os; print('GPU', *(os.environ[name] for name in {variables!r}))"
     commands = {run.name: [sys.executable, "-c", show] for run in runs}
@@ -95,49 +104,52 @@ def test_local_runner_gives_each_run_one_gpu_its_wandb_group_and_records_failure
         f"open({str(tmp_path / 'n_train-3' / 'clocks.json')!r}, 'w').write('{{}}')",
     ]
     commands["n_train-4"] = [sys.executable, "-c", "raise SystemExit(3)"]
-    launched = sweep.run_local(tmp_path, runs, commands, "my_sweep", jobs=2)
+    def refresh_table() -> None:
+        sweep.write_table(tmp_path, runs)
+
+    launched = local.run_local(tmp_path, runs, commands, "my_sweep", jobs=2, on_run_end=refresh_table)
     assert [run.name for run in launched] == [run.name for run in runs]
     gpus = set()
     for run in runs[:2]:
-        log = (tmp_path / run.name / sweep.LOG_FILE).read_text()
+        log = (tmp_path / run.name / results.LOG_FILE).read_text()
         gpu, group, name = re.search(r"GPU (\S+) (\S+) (\S+)", log).groups()
         assert (group, name) == ("my_sweep", run.name)
         gpus.add(gpu)
     assert gpus == {"3", "5"}
-    assert (tmp_path / "n_train-4" / sweep.EXIT_FILE).read_text().strip() == "3"
-    statuses = {row["run"]: row["status"] for row in read_table(tmp_path / sweep.SWEEP_TABLE)}
+    assert (tmp_path / "n_train-4" / results.EXIT_FILE).read_text().strip() == "3"
+    statuses = {row["run"]: row["status"] for row in read_table(tmp_path / results.SWEEP_TABLE)}
     # Exit status 0 without clocks.json is not a finished run either.
     assert statuses == {"n_train-1": "failed", "n_train-2": "failed", "n_train-3": "finished", "n_train-4": "failed"}
 
-    relaunched = sweep.run_local(tmp_path, runs, commands, "my_sweep", jobs=2)
+    relaunched = local.run_local(tmp_path, runs, commands, "my_sweep", jobs=2, on_run_end=refresh_table)
     assert [run.name for run in relaunched] == ["n_train-1", "n_train-2", "n_train-4"]
-    assert (tmp_path / "n_train-4" / sweep.LOG_FILE).read_text().count("$ ") == 2
-    assert (tmp_path / "n_train-3" / sweep.LOG_FILE).read_text().count("$ ") == 1
+    assert (tmp_path / "n_train-4" / results.LOG_FILE).read_text().count("$ ") == 2
+    assert (tmp_path / "n_train-3" / results.LOG_FILE).read_text().count("$ ") == 1
 
 
 def test_cpu_runs_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    environment = sweep.run_environment("group", "run", None, jobs=3)
+    environment = local.run_environment("group", "run", None, jobs=3)
     assert environment["OMP_NUM_THREADS"] == "2" and "CUDA_VISIBLE_DEVICES" not in environment
-    on_gpu = sweep.run_environment("group", "run", "1", jobs=4)
+    on_gpu = local.run_environment("group", "run", "1", jobs=4)
     assert (on_gpu["CUDA_VISIBLE_DEVICES"], on_gpu["OMP_NUM_THREADS"]) == ("1", "2")
     monkeypatch.setenv("OMP_NUM_THREADS", "5")
-    assert sweep.run_environment("group", "run", None, jobs=3)["OMP_NUM_THREADS"] == "5"
+    assert local.run_environment("group", "run", None, jobs=3)["OMP_NUM_THREADS"] == "5"
 
 
 def test_runs_per_gpu_sets_how_many_runs_go_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
-    assert sweep.local_jobs(None, None, []) == 6
-    assert sweep.local_jobs(None, None, ["0", "1"]) == 2 * sweep.RUNS_PER_GPU
-    assert sweep.local_jobs(None, 4, ["0", "1"]) == 8
-    assert sweep.local_jobs(3, None, ["0", "1"]) == 3
-    with pytest.raises(ConfigError, match="--runs-per-gpu=0 is invalid"):
-        sweep.local_jobs(None, 0, ["0"])
+    assert local.local_jobs(None, None, []) == 6
+    assert local.local_jobs(None, None, ["0", "1"]) == 2 * local.RUNS_PER_GPU
+    assert local.local_jobs(None, 4, ["0", "1"]) == 8
+    assert local.local_jobs(3, None, ["0", "1"]) == 3
+    with pytest.raises(ConfigError, match="runs_per_gpu=0 is invalid"):
+        local.local_jobs(None, 0, ["0"])
     with pytest.raises(ConfigError, match="not both"):
-        sweep.local_jobs(2, 2, ["0"])
-    with pytest.raises(ConfigError, match="--runs-per-gpu needs a visible GPU"):
-        sweep.local_jobs(None, 2, [])
+        local.local_jobs(2, 2, ["0"])
+    with pytest.raises(ConfigError, match="runs_per_gpu needs a visible GPU"):
+        local.local_jobs(None, 2, [])
 
 
 def run_sweep(*args: str) -> subprocess.CompletedProcess:
@@ -154,20 +166,20 @@ def run_sweep(*args: str) -> subprocess.CompletedProcess:
 
 def test_a_second_invocation_of_a_finished_sweep_launches_nothing(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
-    args = ["--config", QUICKSTART, "--grid", "data.n_train=64", "--seeds", "0", "--out", str(out), "--", *TINY]
+    args = ["--base_config", QUICKSTART, "--grid={data.n_train: [64]}", "--seeds=[0]", "--out", str(out), "--", *TINY]
     first = run_sweep(*args)
     assert first.returncode == 0, first.stdout + first.stderr
-    (row,) = read_table(out / sweep.SWEEP_TABLE)
+    (row,) = read_table(out / results.SWEEP_TABLE)
     assert (row["run"], row["status"], row["data.n_train"], row["seed"], row["steps_trained"]) == (
         "n_train-64_seed-0",
-        sweep.FINISHED,
+        results.FINISHED,
         "64",
         "0",
         "30",
     )
     assert {"tau_rule", "tau_mem", "window_open", "window_log10", "final_validity", "final_copy_rate"} <= set(row)
 
-    log = out / "n_train-64_seed-0" / sweep.LOG_FILE
+    log = out / "n_train-64_seed-0" / results.LOG_FILE
     state = (log.stat().st_mtime_ns, log.read_text(), (out / "n_train-64_seed-0" / "clocks.json").stat().st_mtime_ns)
     second = run_sweep(*args)
     assert second.returncode == 0
@@ -182,16 +194,18 @@ def test_a_second_invocation_of_a_finished_sweep_launches_nothing(tmp_path: Path
 def test_slurm_dry_run_writes_one_array_task_per_run_and_sweep_and_report_skip_lightning(tmp_path: Path) -> None:
     out = tmp_path / "slurm"
     code = (
-        "import sys; from lightning_clocks import report, sweep; "
-        f"sys.exit(sweep.main(['--config', {QUICKSTART!r}, '--grid', 'data.n_train=128,256', "
-        f"'--grid', 'data.rule.group_size=2,3', '--out', {str(out)!r}, '--slurm', '--dry-run', "
-        "'--sbatch-option=--gres=gpu:1', '--', '--trainer.max_steps=500']) "
+        "import sys; from lightning_clocks.report import cli as report; "
+        "from lightning_clocks.sweep import cli as sweep; "
+        f"sys.exit(sweep.main(['--base_config', {QUICKSTART!r}, "
+        "'--grid={data.n_train: [128, 256], data.rule.group_size: [2, 3]}', "
+        f"'--out', {str(out)!r}, '--slurm=true', '--dry_run=true', "
+        "'--sbatch_options=[--gres=gpu:1]', '--', '--trainer.max_steps=500']) "
         "or int('lightning' in sys.modules or 'torch' in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "not submitted: --dry-run" in result.stdout
-    script = (out / sweep.SBATCH_FILE).read_text()
+    assert "not submitted: dry_run" in result.stdout
+    script = (out / results.SBATCH_FILE).read_text()
     assert "#SBATCH --array=0-3\n" in script
     assert "#SBATCH --gres=gpu:1\n" in script
     assert "export WANDB_RUN_GROUP=slurm\n" in script
@@ -200,21 +214,21 @@ def test_slurm_dry_run_writes_one_array_task_per_run_and_sweep_and_report_skip_l
     expected = [(n_train, group_size) for n_train in ("128", "256") for group_size in ("2", "3")]
     for (_, command), (n_train, group_size) in zip(arms, expected, strict=True):
         name = f"n_train-{n_train}_group_size-{group_size}"
-        assert command.startswith(f"{out / name} {name} {sys.executable} -m lightning_clocks.cli fit ")
+        assert command.startswith(f"{out / name} {name} {sys.executable} -m lightning_clocks fit ")
         assert f"--config={QUICKSTART}" in command
         assert f"--data.n_train={n_train} --data.rule.group_size={group_size} --trainer.max_steps=500" in command
         assert command.endswith(f"--trainer.default_root_dir={out / name} --ckpt_path=last")
-    assert [row["status"] for row in read_table(out / sweep.SWEEP_TABLE)] == [sweep.PENDING] * 4
+    assert [row["status"] for row in read_table(out / results.SWEEP_TABLE)] == [results.PENDING] * 4
 
     # An array task whose run has finished launches nothing; an index beyond the array is an error.
     finished = out / "n_train-128_group_size-2"
     finished.mkdir()
-    (finished / sweep.EXIT_FILE).write_text("0\n")
+    (finished / results.EXIT_FILE).write_text("0\n")
     (finished / "clocks.json").write_text("{}")
     environment = {**os.environ, "SLURM_ARRAY_TASK_ID": "0"}
-    task = subprocess.run(["bash", str(out / sweep.SBATCH_FILE)], capture_output=True, text=True, env=environment)
+    task = subprocess.run(["bash", str(out / results.SBATCH_FILE)], capture_output=True, text=True, env=environment)
     assert task.returncode == 0 and "has finished already" in task.stdout
-    assert not (finished / sweep.LOG_FILE).exists()
+    assert not (finished / results.LOG_FILE).exists()
     environment["SLURM_ARRAY_TASK_ID"] = "4"
-    beyond = subprocess.run(["bash", str(out / sweep.SBATCH_FILE)], capture_output=True, text=True, env=environment)
+    beyond = subprocess.run(["bash", str(out / results.SBATCH_FILE)], capture_output=True, text=True, env=environment)
     assert beyond.returncode == 2

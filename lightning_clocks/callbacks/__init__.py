@@ -1,6 +1,10 @@
-"""Lightning callbacks that observe training on a schedule."""
+"""Lightning callbacks that measure a model at scheduled steps: the base, and the clocks of generative models.
 
-from lightning_clocks.callbacks.basins import BasinCallback
-from lightning_clocks.callbacks.clock import ClockCallback
+The basins callback is part of the basins feature (:class:`lightning_clocks.basins.BasinCallback`), the pair
+task's clock callback part of :mod:`lightning_clocks.relational`.
+"""
 
-__all__ = ["BasinCallback", "ClockCallback"]
+from lightning_clocks.callbacks.clock import ClockCallback, CurveClockCallback
+from lightning_clocks.callbacks.scheduled import ScheduledCallback
+
+__all__ = ["ClockCallback", "CurveClockCallback", "ScheduledCallback"]

@@ -51,11 +51,13 @@ def karras_sigmas(num_steps: int, sigma_min: float, sigma_max: float, rho: float
 @torch.no_grad()
 def heun_sample(denoiser: Denoiser, noise: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
     """Deterministic Heun sampler (EDM Algorithm 1, no churn) from standard-normal ``noise``."""
-    x = noise * sigmas[0].to(noise.dtype)
+    x = noise * sigmas[0].to(noise.dtype)  # x_0 ~ N(0, sigma_0^2 I)
     for sigma_cur, sigma_next in zip(sigmas[:-1].tolist(), sigmas[1:].tolist(), strict=True):
+        # The probability-flow ODE dx/dsigma = (x - D(x; sigma)) / sigma: an Euler step from sigma_i to sigma_i+1 ...
         d_cur = (x - denoiser(x, _batch_sigma(x, sigma_cur))) / sigma_cur
         x_next = x + (sigma_next - sigma_cur) * d_cur
         if sigma_next > 0:
+            # ... corrected by the trapezoidal rule (Heun's second order); the last step, to sigma = 0, stays Euler.
             d_next = (x_next - denoiser(x_next, _batch_sigma(x, sigma_next))) / sigma_next
             x_next = x + (sigma_next - sigma_cur) * (0.5 * d_cur + 0.5 * d_next)
         x = x_next

@@ -1,4 +1,4 @@
-"""How the DiT turns tokens into continuous cells and back (SPEC §3).
+"""How the DiT turns tokens into continuous cells and back (docs/method.md, "Models").
 
 - ``sign``: binary tokens as -1/+1 in one channel, decoded by sign (vocab_size 2 only);
 - ``one_hot``: K channels, +1 for the token and -1 elsewhere, decoded by argmax;

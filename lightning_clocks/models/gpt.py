@@ -54,16 +54,24 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         batch, time, channels = x.shape
         q, k, v = self.c_attn(x).split(channels, dim=2)
+        # [B, T, C] -> [B, n_head, T, head_dim]
         q, k, v = (t.view(batch, time, self.n_head, -1).transpose(1, 2) for t in (q, k, v))
+        mask = None
         if cache is None:
             causal = True
         else:
+            # The T new tokens sit at positions start..end-1 after the cached ones; their keys and values join the
+            # cache, and the queries attend to all cached positions [0, end).
             start, end = cache.length, cache.length + time
             cache.keys[self.layer_index, :, :, start:end] = k
             cache.values[self.layer_index, :, :, start:end] = v
             k, v = cache.keys[self.layer_index, :, :, :end], cache.values[self.layer_index, :, :, :end]
             causal = time > 1 and start == 0
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal, dropout_p=self.dropout if self.training else 0.0)
+            if time > 1 and start > 0:
+                # New token i (position start + i) may see positions <= start + i: a causal mask shifted by start.
+                mask = torch.ones(time, end, dtype=torch.bool, device=x.device).tril(diagonal=start)
+        dropout = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout)
         return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(batch, time, channels)))
 
 
@@ -161,9 +169,11 @@ class GPT(nn.Module):
         token = torch.full((batch, 1), self.bos_token, dtype=torch.long, device=uniforms.device)
         sampled = []
         for position in range(self.config.sequence_length):
+            # Feed only the newest token: the cache holds the keys and values of every earlier one.
             logits = self(token, cache)[:, -1].float() / temperature
             cdf = torch.softmax(logits, dim=-1).cumsum(dim=-1)
+            # Inverse CDF: the token is the number of classes whose cumulative probability lies below the uniform.
             token = (cdf < uniforms[:, position : position + 1]).sum(dim=-1, keepdim=True)
-            token = token.clamp(max=self.config.vocab_size - 1)
+            token = token.clamp(max=self.config.vocab_size - 1)  # a uniform above cdf[-1] by rounding
             sampled.append(token)
         return torch.cat(sampled, dim=1)

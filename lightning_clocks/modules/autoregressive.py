@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 
-from lightning_clocks.errors import ConfigError
+from lightning_clocks.errors import ConfigError, require_positive
 from lightning_clocks.models.gpt import GPT, GPTConfig
 from lightning_clocks.modules.base import GenerativeModule
-from lightning_clocks.rules.base import require_positive
+
+if TYPE_CHECKING:
+    from lightning_clocks.basins.probe import BasinProbe
 
 
 class AutoregressiveModule(GenerativeModule):
     """nanoGPT-style decoder trained on rule sequences."""
 
     family = "gpt"
+    capacity_keys = ("n_layer", "n_embd", "n_head")
 
     def __init__(
         self,
@@ -24,11 +29,7 @@ class AutoregressiveModule(GenerativeModule):
         n_embd: int = 64,
         dropout: float = 0.0,
         temperature: float = 1.0,
-        lr: float = 1e-4,
-        weight_decay: float = 0.0,
-        betas: tuple[float, float] = (0.9, 0.99),
-        warmup_steps: int = 0,
-        compile_mode: str | None = None,
+        **kwargs: Any,
     ) -> None:
         """
         Args:
@@ -39,20 +40,15 @@ class AutoregressiveModule(GenerativeModule):
             n_embd: embedding width.
             dropout: dropout rate in training.
             temperature: sampling temperature (1 samples the model's distribution).
-            lr: AdamW learning rate.
-            weight_decay: AdamW weight decay.
-            betas: AdamW betas.
-            warmup_steps: linear learning-rate warm-up (0: none).
-            compile_mode: ``torch.compile`` mode of the training loss (null: eager); see docs/performance.md.
+            **kwargs: the optimizer settings of :class:`~lightning_clocks.modules.base.GenerativeModule`.
         """
-        super().__init__(sequence_length, vocab_size, lr, weight_decay, betas, warmup_steps, compile_mode)
+        super().__init__(sequence_length, vocab_size, **kwargs)
         for option, value in (("model.n_layer", n_layer), ("model.n_head", n_head), ("model.n_embd", n_embd)):
             require_positive(option, value)
         if n_embd % n_head:
             raise ConfigError(f"model.n_embd={n_embd} must be divisible by model.n_head={n_head}")
         if not temperature > 0:
             raise ConfigError(f"model.temperature={temperature} is invalid: it must be > 0")
-        self.save_hyperparameters()
         self.temperature = temperature
         self.gpt = GPT(GPTConfig(sequence_length, vocab_size, n_layer, n_head, n_embd, dropout))
 
@@ -63,6 +59,10 @@ class AutoregressiveModule(GenerativeModule):
     def loss_given_noise(self, batch: torch.Tensor) -> torch.Tensor:
         """Next-token cross-entropy of ``batch``."""
         return self.gpt.loss(batch)
+
+    def measure_basins(self, probe: BasinProbe, step: int, sampler_steps: int | None) -> list[dict[str, object]]:
+        """Bit-flip basins and the log-likelihood of each target class (``sampler_steps`` does not apply)."""
+        return probe.measure_autoregressive(step, self.gpt, self.temperature, self.device)
 
     def sampling_noise(self, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         return torch.rand(num_samples, self.sequence_length, generator=generator)

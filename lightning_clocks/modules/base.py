@@ -13,34 +13,55 @@ from abc import abstractmethod
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
-from lightning_clocks.errors import ConfigError
-from lightning_clocks.loss_logging import LossLoggingModule
-from lightning_clocks.rules.base import require_positive
+from lightning_clocks.errors import ConfigError, NonFiniteLossError, require_positive
+from lightning_clocks.modules.loss_logging import LossLoggingModule
+
+if TYPE_CHECKING:
+    from lightning_clocks.basins.probe import BasinProbe
 
 #: ``torch.compile`` modes of the training loss (``model.compile_mode``); ``reduce-overhead`` adds CUDA graphs.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-
 class GenerativeModule(LossLoggingModule):
-    """Base class of the generative models whose clocks we measure."""
+    """Base class of the generative models whose clocks we measure.
+
+    A new model family is a subclass (docs/extending.md): it names its :attr:`family` and
+    :attr:`capacity_keys`, draws its training and sampling noise, maps noise to a loss and to samples, and
+    says how its basins are measured. Nothing elsewhere in the package dispatches on the subclass. A subclass
+    passes the optimizer settings on with ``**kwargs``, resolves anything that changes its own arguments (a size
+    preset) before calling ``super().__init__``, which saves every argument as a hyperparameter.
+    """
+
+    #: Model family name written to results (``dit``, ``gpt``).
+    family: ClassVar[str]
+    #: The hyperparameters that set the model's capacity, compared by ``clocks report`` across runs.
+    capacity_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
         sequence_length: int,
         vocab_size: int,
-        lr: float,
-        weight_decay: float,
-        betas: tuple[float, float],
-        warmup_steps: int,
+        lr: float = 1e-4,
+        weight_decay: float = 0.0,
+        betas: tuple[float, float] = (0.9, 0.99),
+        warmup_steps: int = 0,
         compile_mode: str | None = None,
     ) -> None:
+        """
+        Args:
+            sequence_length: L, linked from the data's rule by the CLI.
+            vocab_size: K, linked from the data's rule by the CLI.
+            lr: AdamW learning rate.
+            weight_decay: AdamW weight decay.
+            betas: AdamW betas.
+            warmup_steps: linear learning-rate warm-up (0: none).
+            compile_mode: ``torch.compile`` mode of the training loss (null: eager); see docs/performance.md.
+        """
         super().__init__()
         require_positive("model.sequence_length", sequence_length)
         if not lr > 0 or not math.isfinite(lr):
@@ -50,20 +71,12 @@ class GenerativeModule(LossLoggingModule):
         if compile_mode is not None and compile_mode not in COMPILE_MODES:
             allowed = ["null (eager)", *COMPILE_MODES]
             raise ConfigError(f"model.compile_mode={compile_mode!r} is unknown; allowed: {allowed}")
+        # Lightning collects the arguments of every __init__ on the stack: this class's and the subclass's.
+        self.save_hyperparameters()
         self.sequence_length = sequence_length
         self.vocab_size = vocab_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.betas = betas
-        self.warmup_steps = warmup_steps
-        self.compile_mode = compile_mode
         self.fault: str | None = None
         self.fault_step = 0
-
-    @property
-    def family(self) -> str:
-        """Model family name written to results (``dit`` or ``gpt``)."""
-        raise NotImplementedError
 
     @abstractmethod
     def training_noise(self, batch_size: int, step: int, rank: int) -> tuple[torch.Tensor, ...]:
@@ -77,9 +90,9 @@ class GenerativeModule(LossLoggingModule):
     @cached_property
     def compiled_loss(self) -> Callable[..., torch.Tensor]:
         """``loss_given_noise``, compiled with ``compile_mode`` unless it is None (sampling always runs eagerly)."""
-        if self.compile_mode is None:
+        if self.hparams["compile_mode"] is None:
             return self.loss_given_noise
-        return torch.compile(self.loss_given_noise, mode=self.compile_mode)
+        return torch.compile(self.loss_given_noise, mode=self.hparams["compile_mode"])
 
     def training_loss(self, batch: torch.Tensor) -> torch.Tensor:
         """The loss of one batch of token sequences ``LongTensor[B, L]`` at this step on this rank."""
@@ -93,6 +106,11 @@ class GenerativeModule(LossLoggingModule):
     @abstractmethod
     def samples_from_noise(self, noise: torch.Tensor) -> torch.Tensor:
         """The deterministic map from sampling noise (on this module's device) to ``LongTensor[B, L]`` samples."""
+
+    def measure_basins(self, probe: BasinProbe, step: int, sampler_steps: int | None) -> list[dict[str, object]]:
+        """The basin rows of ``probe`` for this model's current weights at ``step`` (docs/method.md, "Basins");
+        ``sampler_steps`` overrides the model's own where it integrates an ODE."""
+        raise ConfigError(f"{type(self).__name__} does not measure basins; allowed: a DiffusionModule or a GPT")
 
     @torch.no_grad()
     def generate(self, num_samples: int, generator: torch.Generator, batch_size: int = 1024) -> torch.Tensor:
@@ -143,7 +161,10 @@ class GenerativeModule(LossLoggingModule):
         """Nothing per batch: the ClockCallback evaluates generated samples at the end of validation."""
 
     def configure_optimizers(self) -> dict[str, object]:
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
-        warmup = max(self.warmup_steps, 1)
+        hparams = self.hparams
+        optimizer = torch.optim.AdamW(
+            self.parameters(), lr=hparams["lr"], betas=hparams["betas"], weight_decay=hparams["weight_decay"]
+        )
+        warmup = max(hparams["warmup_steps"], 1)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 
-from lightning_clocks.data import derive_seed
-from lightning_clocks.errors import ConfigError
+from lightning_clocks.errors import ConfigError, check_choice, require_positive
 from lightning_clocks.models.dit import DIT_PRESETS, DiT, DiTConfig
 from lightning_clocks.models.edm import (
     edm_loss_weight,
@@ -16,13 +17,17 @@ from lightning_clocks.models.edm import (
 )
 from lightning_clocks.models.encoding import CellEncoding, EncodingName
 from lightning_clocks.modules.base import GenerativeModule
-from lightning_clocks.rules.base import require_positive
+from lightning_clocks.seeds import derive_seed
+
+if TYPE_CHECKING:
+    from lightning_clocks.basins.probe import BasinProbe
 
 
 class DiffusionModule(GenerativeModule):
     """A 1-D DiT trained with the EDM loss on encoded cells; samples decoded by sign or argmax."""
 
     family = "dit"
+    capacity_keys = ("depth", "width", "heads")
 
     def __init__(
         self,
@@ -42,11 +47,7 @@ class DiffusionModule(GenerativeModule):
         p_std: float = 1.2,
         sampler_steps: int = 18,
         noise_seed: int = 0,
-        lr: float = 1e-4,
-        weight_decay: float = 0.0,
-        betas: tuple[float, float] = (0.9, 0.99),
-        warmup_steps: int = 0,
-        compile_mode: str | None = None,
+        **kwargs: Any,
     ) -> None:
         """
         Args:
@@ -66,17 +67,12 @@ class DiffusionModule(GenerativeModule):
             p_std: standard deviation of ln(sigma) in training.
             sampler_steps: Heun steps per sample (2 * steps - 1 network evaluations).
             noise_seed: seed of the training noise; the noise of step s depends only on (noise_seed, rank, s).
-            lr: AdamW learning rate.
-            weight_decay: AdamW weight decay.
-            betas: AdamW betas.
-            warmup_steps: linear learning-rate warm-up (0: none).
-            compile_mode: ``torch.compile`` mode of the training loss (null: eager); see docs/performance.md.
+            **kwargs: the optimizer settings of :class:`~lightning_clocks.modules.base.GenerativeModule`.
         """
-        super().__init__(sequence_length, vocab_size, lr, weight_decay, betas, warmup_steps, compile_mode)
         if preset is not None:
-            if preset not in DIT_PRESETS:
-                raise ConfigError(f"model.preset={preset!r} is unknown; allowed: {sorted(DIT_PRESETS)}")
+            check_choice("model.preset", preset, sorted(DIT_PRESETS))
             depth, width, heads = DIT_PRESETS[preset]
+        super().__init__(sequence_length, vocab_size, **kwargs)
         for option, value in (
             ("model.depth", depth),
             ("model.width", width),
@@ -91,7 +87,6 @@ class DiffusionModule(GenerativeModule):
                 f"need 0 < model.sigma_min < model.sigma_max and model.sigma_data > 0; "
                 f"got sigma_min={sigma_min}, sigma_max={sigma_max}, sigma_data={sigma_data}"
             )
-        self.save_hyperparameters()
         self.encoding = CellEncoding(encoding, vocab_size)
         self.sigma_data = sigma_data
         self.p_mean, self.p_std = p_mean, p_std
@@ -124,6 +119,20 @@ class DiffusionModule(GenerativeModule):
         denoised = self.denoise(cells + noise * sigma.view(-1, 1, 1), sigma)
         weight = edm_loss_weight(sigma, self.sigma_data).view(-1, 1, 1)
         return (weight * (denoised - cells) ** 2).mean()
+
+    def measure_basins(self, probe: BasinProbe, step: int, sampler_steps: int | None) -> list[dict[str, object]]:
+        """Probability-flow basins and denoiser distances, integrated with ``sampler_steps`` Heun steps (default: the
+        model's own)."""
+        hparams = self.hparams
+        return probe.measure_diffusion(
+            step,
+            self.denoise,
+            self.encoding,
+            sampler_steps or int(hparams["sampler_steps"]),
+            float(hparams["sigma_min"]),
+            float(hparams["rho"]),
+            self.device,
+        )
 
     def sampling_noise(self, num_samples: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randn(num_samples, self.sequence_length, self.encoding.channels, generator=generator)

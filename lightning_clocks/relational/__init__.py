@@ -1,4 +1,7 @@
-"""Transitive inference with an exception (SPEC §4): the task and its exact kernel theory (numpy only)."""
+"""Transitive inference with an exception: the task and its exact kernel theory (numpy only).
+
+Definitions: docs/method.md, "Transitive inference".
+"""
 
 from lightning_clocks.relational.kernels import (
     additive_features,

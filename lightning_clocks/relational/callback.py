@@ -1,9 +1,10 @@
 """PairClockCallback: P(correct) of every ordered pair on a schedule, category accuracies, and the two clocks.
 
-The transitive-inference counterpart of :class:`~lightning_clocks.callbacks.ClockCallback`, whose schedule,
-logging (``clocks/<metric>`` against ``clocks/step``), W&B summary, result writing and checkpoint state
-it inherits. At each scheduled step it scores every ordered pair with the module in eval mode and records
-one row of ``curves.csv``:
+The transitive-inference clock callback. It shares with the generative models' ``ClockCallback`` (through
+:class:`~lightning_clocks.callbacks.CurveClockCallback`) the schedule, logging (``clocks/<metric>`` against
+``clocks/step``), W&B summary, result writing and checkpoint state, and crosses its own columns. At each
+scheduled step it scores every ordered pair with the module in eval mode and records one row of
+``curves.csv``:
 
 - ``p_correct/I3_vs_I6``: P(correct) of each ordered pair with ground truth (the probability the model gives
   to the right answer; pairs without ground truth have no column);
@@ -13,7 +14,8 @@ one row of ``curves.csv``:
   have pairs), the held-out transfer of the order;
 - ``train_loss``: the model's loss on all training pairs.
 
-Clocks (via :func:`lightning_clocks.clocks.measure_clocks`, crossings interpolated in log10 step):
+Clocks (:func:`lightning_clocks.clocks.measure_clocks` on the named columns, crossings interpolated in
+log10 step; ``clocks.json`` records the two column names):
 ``tau_rule`` is the first step at which ``rule_accuracy`` reaches ``rule_threshold`` and ``tau_mem`` the
 first step at which ``accuracy/cycle`` reaches ``mem_threshold``. Both thresholds default to 1.0: the rule
 is learned when every held-out within- and cross-section pair is right, the exception memorized when every
@@ -29,8 +31,6 @@ Before the first training step it also evaluates the untrained model (``initial_
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -39,15 +39,13 @@ import lightning as L
 import numpy as np
 import torch
 
-from lightning_clocks.callbacks.clock import ClockCallback, _public
-from lightning_clocks.clocks import Clocks, measure_clocks
-from lightning_clocks.errors import ConfigError
+from lightning_clocks.callbacks.clock import CurveClockCallback, model_description
+from lightning_clocks.errors import ConfigError, require_positive
 from lightning_clocks.relational.data import PairDataModule
 from lightning_clocks.relational.module import PairModule
 from lightning_clocks.relational.task import CROSS_SECTION, CYCLE, WITHIN_SECTION, Pair, TransitiveTask, item_name
 from lightning_clocks.relational.theory import category_accuracy, table_from_outputs
-from lightning_clocks.results import CLOCKS_FILE, CURVES_FILE, write_curves, write_json
-from lightning_clocks.rules.base import require_positive
+from lightning_clocks.results import HEATMAP_FILE, INITIAL_HEATMAP_FILE, atomic_path
 
 PairRow = dict[str, Any]
 
@@ -55,8 +53,6 @@ PairRow = dict[str, Any]
 RULE_CATEGORIES: Final = (WITHIN_SECTION, CROSS_SECTION)
 RULE_COLUMN: Final = "rule_accuracy"
 MEM_COLUMN: Final = f"accuracy/{CYCLE}"
-HEATMAP_FILE: Final = "win_heatmap.png"
-INITIAL_HEATMAP_FILE: Final = "win_heatmap_initial.png"
 #: Joins the two items in a per-pair column name; no category name contains it.
 PAIR_SEPARATOR: Final = "_vs_"
 
@@ -99,23 +95,6 @@ def pair_evaluation(
     return metrics, table
 
 
-def pair_clocks(
-    rows: Sequence[dict[str, float]], rule_threshold: float, mem_threshold: float, smoothing: float
-) -> Clocks:
-    """The clocks of curve rows: ``rule_accuracy`` plays validity's part, ``accuracy/cycle`` mem_excess's."""
-    steps = [row["step"] for row in rows]
-    return measure_clocks(
-        {
-            "step": steps,
-            "validity": [row.get(RULE_COLUMN, math.nan) for row in rows],
-            "mem_excess": [row.get(MEM_COLUMN, math.nan) for row in rows],
-        },
-        rule_threshold,
-        mem_threshold,
-        smoothing,
-    )
-
-
 def win_matrix(num_items: int, table: Sequence[PairRow]) -> np.ndarray:
     """P(row item beats column item) as ``[n, n]`` (NaN on the diagonal) from a per-pair table."""
     matrix = np.full((num_items, num_items), np.nan)
@@ -151,14 +130,16 @@ def plot_win_heatmap(matrix: np.ndarray, names: Sequence[str], path: str | Path,
     axis.set_ylabel("row item")
     axis.set_title(title, fontsize=10)
     figure.colorbar(image, ax=axis, label="P(row beats column)")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=100, format="png")
+    return Path(path)
 
 
-class PairClockCallback(ClockCallback):
+class PairClockCallback(CurveClockCallback):
     """Scores every ordered pair on a schedule and measures tau_rule and tau_mem of transitive inference."""
+
+    rule_series = RULE_COLUMN
+    mem_series = MEM_COLUMN
 
     def __init__(
         self,
@@ -184,14 +165,7 @@ class PairClockCallback(ClockCallback):
             evaluate_initial: also evaluate the untrained model before the first step.
             heatmap: draw P(row beats column) before and after training (needs matplotlib).
         """
-        super().__init__(
-            eval_steps=eval_steps,
-            num_evaluations=num_evaluations,
-            first_step=first_step,
-            rule_threshold=rule_threshold,
-            mem_threshold=mem_threshold,
-            smoothing=smoothing,
-        )
+        super().__init__(eval_steps, num_evaluations, first_step, rule_threshold, mem_threshold, smoothing)
         require_positive("clocks.batch_size", batch_size)
         if heatmap:
             try:
@@ -248,10 +222,8 @@ class PairClockCallback(ClockCallback):
         """Evaluate the untrained model once (not when resuming a run that already has it)."""
         if not self.evaluate_initial or self.initial_row is not None or trainer.global_step > 0:
             return
-        started = time.perf_counter()
-        self.initial_row = self.evaluate(pl_module, trainer.datamodule)
+        self.initial_row = self.timed(self.evaluate, pl_module, trainer.datamodule)
         self.initial_pairs = self.latest_pairs
-        self.evaluation_seconds += time.perf_counter() - started
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_end(trainer, pl_module)
@@ -269,34 +241,23 @@ class PairClockCallback(ClockCallback):
                 plot_win_heatmap(win_matrix(data.task.num_items, table), names, run_dir / file_name, title)
 
     # ----------------------------------------------------------------- results
-    def clocks(self) -> Clocks:
-        """The clocks measured from the rows so far."""
-        return pair_clocks(self.rows, self.rule_threshold, self.mem_threshold, self.smoothing)
-
-    def write_results(self, run_dir: Path, data: PairDataModule, module: PairModule, steps_trained: int) -> None:
-        """Rewrite ``curves.csv`` and ``clocks.json`` of ``module``, trained on ``data``, in ``run_dir``, atomically."""
-        write_curves(run_dir / CURVES_FILE, self.rows)
-        payload = {
-            **self.clocks().to_dict(),
+    def describe_run(self, data: PairDataModule, module: PairModule) -> dict[str, Any]:
+        return {
             "task": {
                 "num_items": data.task.num_items,
                 "exception": None if data.task.exception is None else list(data.task.exception),
                 "description": data.task.describe(),
             },
             "rule_categories": rule_categories(data.task),
-            "model": {"family": module.family, "class": type(module).__name__, **_public(module.hparams)},
+            "model": model_description(module),
             "items": module.item_names,
             "batch_size": data.batch_size,
             "seed": data.seed,
-            "steps_trained": steps_trained,
-            "evaluations": len(self.rows),
-            "evaluation_seconds": round(self.evaluation_seconds, 3),
             "initial_metrics": _category_metrics(self.initial_row),
             "final_metrics": _category_metrics(self.rows[-1]),
             "initial_pairs": _json_table(self.initial_pairs),
             "final_pairs": _json_table(self.latest_pairs),
         }
-        write_json(run_dir / CLOCKS_FILE, payload)
 
     # ----------------------------------------------------------------- checkpoint state
     def state_dict(self) -> dict[str, Any]:

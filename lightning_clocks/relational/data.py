@@ -1,4 +1,4 @@
-"""The DataModule of transitive inference (SPEC §4): the training pairs with labels, and every ordered pair.
+"""The DataModule of transitive inference (docs/method.md): the training pairs with labels, and every ordered pair.
 
 A batch is a ``LongTensor[B, 3]`` of rows ``(first item, second item, label)``: 0-based item indices as in
 :mod:`lightning_clocks.relational.task`, and the label ``+1`` when the first item wins, ``-1`` when it loses
@@ -18,9 +18,8 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from lightning_clocks.data import StepBatches
-from lightning_clocks.errors import ConfigError
+from lightning_clocks.errors import ConfigError, require_positive
 from lightning_clocks.relational.task import Pair, TransitiveTask
-from lightning_clocks.rules.base import require_positive
 
 
 def split_batch(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,7 +53,7 @@ class PairDataModule(L.LightningDataModule):
         Args:
             num_items: n, items in the line (item 0 is the strongest).
             exception: (W, L) as 0-based indices, W ranked below L and winning against it (W - L >= 2);
-                null for no exception. SPEC's "mid" variant is num_items 9, exception [5, 3] (I6 beats I4).
+                null for no exception. The "mid" variant is num_items 9, exception [5, 3] (I6 beats I4).
             batch_size: pairs per optimizer step, drawn uniformly with replacement; null: every training
                 pair at every step (full batch).
             seed: seed of the batch stream (unused with the full batch).

@@ -1,16 +1,16 @@
 """Pair representations, the (kappa_o, kappa_d) kernel family, and exact kernel ridge / gradient-flow solutions.
 
 A pair ``(i, j)`` of items out of ``n`` is represented, in the additive code, by ``[e_i ; e_j] / sqrt(2)``
-(``e_i`` one-hot in ``R^n``). The kernel family of SPEC §4 compares two ordered pairs ``(i, j)`` and
-``(k, l)``:
+(``e_i`` one-hot in ``R^n``). The kernel family (docs/method.md, "Transitive inference") compares two ordered pairs
+``(i, j)`` and ``(k, l)``:
 
 - ``1`` for the same ordered pair;
 - ``kappa_o`` when they share an item in the same slot (``i == k`` or ``j == l``, not both);
 - ``kappa_d`` otherwise. *Convention:* sharing an item only in the opposite slot (``i == l`` or
   ``j == k``, including the reversed pair ``(j, i)``) also gives ``kappa_d``. This is what the
   additive code's linear kernel does (``[e_i; e_j] . [e_j; e_i] = 0`` for ``i != j``), and it is the
-  convention under which the facts of SPEC §4 hold (with ``kappa_o`` there instead, every test output
-  is zero).
+  convention under which the facts of docs/method.md hold (with ``kappa_o`` there instead, every test
+  output is zero).
 
 Conjunctivity ``alpha = (1 + kappa_d - 2 kappa_o) / (1 - kappa_d)``: 0 is additive (the linear kernel of
 the additive code: ``kappa_o = 1/2``, ``kappa_d = 0``), 1 fully conjunctive (``kappa_o = kappa_d``). Every

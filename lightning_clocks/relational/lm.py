@@ -1,4 +1,4 @@
-"""Finetuning a causal language model on transitive inference with an exception (SPEC §4), via Hugging Face.
+"""Finetuning a causal language model on transitive inference with an exception (docs/method.md), via Hugging Face.
 
 Items are named entities (teams), item 0 the strongest: ``invented`` team names that this module generates
 from a seed, ``real`` (NBA) team names in a seeded random order, or an ordering read from a text file (one
@@ -39,10 +39,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_clocks.data import derive_seed
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.relational.data import split_batch
 from lightning_clocks.relational.module import PairModule
+from lightning_clocks.seeds import derive_seed
 
 #: The name that builds a tiny random GPT-2 instead of loading a model.
 TINY_RANDOM: Final = "tiny-random"
@@ -337,9 +337,7 @@ class LanguageModelPairModule(PairModule):
         anchor: float = 0.0,
         dtype: str = "float32",
         lr: float = 1e-5,
-        weight_decay: float = 0.0,
-        betas: tuple[float, float] = (0.9, 0.999),
-        optimizer: str = "adamw",
+        **kwargs: Any,
     ) -> None:
         """
         Args:
@@ -356,18 +354,16 @@ class LanguageModelPairModule(PairModule):
             anchor: strength of the L2 pull of the trained weights to their initial values (0: none).
             dtype: weights' dtype when loading: ``float32``, ``bfloat16`` or ``float16``.
             lr: learning rate.
-            weight_decay: weight decay.
-            betas: AdamW betas.
-            optimizer: ``adamw`` or ``sgd``.
+            **kwargs: the optimizer settings of :class:`~lightning_clocks.relational.module.PairModule` (the loss is
+                always logistic: the answer token's cross-entropy).
         """
-        super().__init__(num_items, "logistic", lr, weight_decay, betas, optimizer)
+        super().__init__(num_items, lr, "logistic", **kwargs)
         if finetuning not in FINETUNING:
             raise ConfigError(f"model.finetuning={finetuning!r} is unknown: choose one of {list(FINETUNING)}")
         if dtype not in DTYPES:
             raise ConfigError(f"model.dtype={dtype!r} is unknown: choose one of {sorted(DTYPES)}")
         if not anchor >= 0:
             raise ConfigError(f"model.anchor={anchor} is invalid: the L2 pull must be >= 0")
-        self.save_hyperparameters()
         self.anchor = anchor
         self.entity_names = entity_names(entities, num_items, entity_seed)
         self.demonstrations = demonstration_names(self.entity_names, entity_seed)

@@ -1,4 +1,4 @@
-"""LightningModules that learn transitive inference with an exception from labelled pairs (SPEC §4).
+"""LightningModules that learn transitive inference with an exception from labelled pairs (docs/method.md).
 
 A :class:`PairModule` scores ordered pairs (:meth:`PairModule.pair_outputs`: positive means the first
 item wins) and trains on labels ``+1`` / ``-1`` with a logistic loss ``log(1 + exp(-y f))`` or a squared
@@ -20,13 +20,11 @@ from typing import Any, Final
 import torch
 import torch.nn.functional as F
 
-from lightning_clocks.errors import ConfigError
-from lightning_clocks.loss_logging import LossLoggingModule
-from lightning_clocks.modules.base import NonFiniteLossError
+from lightning_clocks.errors import ConfigError, NonFiniteLossError, require_positive
+from lightning_clocks.modules.loss_logging import LossLoggingModule
 from lightning_clocks.relational.data import split_batch
 from lightning_clocks.relational.models import PairMLP, PairTransformer
 from lightning_clocks.relational.task import item_name
-from lightning_clocks.rules.base import require_positive
 
 #: The training losses on +-1 labels.
 LOSSES: Final = ("logistic", "squared")
@@ -55,12 +53,21 @@ class PairModule(LossLoggingModule):
     def __init__(
         self,
         num_items: int,
-        loss: str,
         lr: float,
-        weight_decay: float,
-        betas: tuple[float, float],
-        optimizer: str,
+        loss: str = "logistic",
+        weight_decay: float = 0.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        optimizer: str = "adamw",
     ) -> None:
+        """
+        Args:
+            num_items: n, linked from the data by the CLI.
+            lr: learning rate.
+            loss: ``logistic`` or ``squared`` on labels +-1.
+            weight_decay: weight decay (decoupled for AdamW, an L2 term for SGD).
+            betas: AdamW betas.
+            optimizer: ``adamw`` or ``sgd``.
+        """
         super().__init__()
         require_positive("model.num_items", num_items)
         if loss not in LOSSES:
@@ -71,12 +78,10 @@ class PairModule(LossLoggingModule):
             raise ConfigError(f"model.lr={lr} is invalid: the learning rate must be a positive number")
         if not weight_decay >= 0 or not math.isfinite(weight_decay):
             raise ConfigError(f"model.weight_decay={weight_decay} is invalid: it must be a finite number >= 0")
+        # Lightning collects the arguments of every __init__ on the stack: this class's and the subclass's.
+        self.save_hyperparameters()
         self.num_items = num_items
         self.loss_name = loss
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.betas = betas
-        self.optimizer_name = optimizer
 
     @property
     def family(self) -> str:
@@ -121,9 +126,12 @@ class PairModule(LossLoggingModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         trainable = [parameter for parameter in self.parameters() if parameter.requires_grad]
-        if self.optimizer_name == "sgd":
-            return torch.optim.SGD(trainable, lr=self.lr, weight_decay=self.weight_decay)
-        return torch.optim.AdamW(trainable, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+        hparams = self.hparams
+        if hparams["optimizer"] == "sgd":
+            return torch.optim.SGD(trainable, lr=hparams["lr"], weight_decay=hparams["weight_decay"])
+        return torch.optim.AdamW(
+            trainable, lr=hparams["lr"], betas=hparams["betas"], weight_decay=hparams["weight_decay"]
+        )
 
 
 class PairMLPModule(PairModule):
@@ -140,11 +148,8 @@ class PairMLPModule(PairModule):
         hidden: Sequence[int] = (64,),
         activation: str = "relu",
         zero_readout: bool = True,
-        loss: str = "logistic",
         lr: float = 1e-2,
-        weight_decay: float = 0.0,
-        betas: tuple[float, float] = (0.9, 0.999),
-        optimizer: str = "adamw",
+        **kwargs: Any,
     ) -> None:
         """
         Args:
@@ -155,14 +160,10 @@ class PairMLPModule(PairModule):
             hidden: hidden-layer widths; ``[]`` is the linear readout of the features (the kernel model).
             activation: hidden-layer nonlinearity: ``relu``, ``gelu``, ``tanh`` or ``identity``.
             zero_readout: start the readout at zero (``f = 0``, as in the kernel theory).
-            loss: ``logistic`` or ``squared`` on labels +-1.
             lr: learning rate.
-            weight_decay: weight decay (decoupled for AdamW, an L2 term for SGD).
-            betas: AdamW betas.
-            optimizer: ``adamw`` or ``sgd``.
+            **kwargs: the loss and optimizer settings of :class:`PairModule`.
         """
-        super().__init__(num_items, loss, lr, weight_decay, betas, optimizer)
-        self.save_hyperparameters()
+        super().__init__(num_items, lr, **kwargs)
         self.network = PairMLP(num_items, representation, alpha, kappa_d, list(hidden), activation, zero_readout)
 
     def pair_outputs(self, pairs: torch.Tensor) -> torch.Tensor:
@@ -181,11 +182,8 @@ class PairTransformerModule(PairModule):
         n_head: int = 4,
         n_embd: int = 64,
         zero_readout: bool = True,
-        loss: str = "logistic",
         lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        betas: tuple[float, float] = (0.9, 0.999),
-        optimizer: str = "adamw",
+        **kwargs: Any,
     ) -> None:
         """
         Args:
@@ -194,16 +192,12 @@ class PairTransformerModule(PairModule):
             n_head: attention heads per block.
             n_embd: embedding width.
             zero_readout: start the readout at zero (``f = 0``).
-            loss: ``logistic`` or ``squared`` on labels +-1.
             lr: learning rate.
-            weight_decay: weight decay.
-            betas: AdamW betas.
-            optimizer: ``adamw`` or ``sgd``.
+            **kwargs: the loss and optimizer settings of :class:`PairModule`.
         """
-        super().__init__(num_items, loss, lr, weight_decay, betas, optimizer)
+        super().__init__(num_items, lr, **kwargs)
         for option, value in (("model.n_layer", n_layer), ("model.n_head", n_head), ("model.n_embd", n_embd)):
             require_positive(option, value)
-        self.save_hyperparameters()
         self.network = PairTransformer(num_items, n_layer, n_head, n_embd, zero_readout)
 
     def pair_outputs(self, pairs: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,10 @@
-"""Transitive inference with one exception (SPEC §4): items, training and test pairs, categories, labels.
+"""Transitive inference with one exception (docs/method.md): items, training and test pairs, categories, labels.
 
 Conventions, used everywhere in :mod:`lightning_clocks.relational`:
 
 - **Items** are the 0-based indices ``0 .. n-1``; item 0 is the strongest. Their display names are
-  1-based: item ``k`` is ``I{k+1}`` (``I1`` is item 0). SPEC's "exception (5, 3)" is in 0-based
-  indices and its "I6 beats I4" is the same pair in names; the facts of SPEC §4 ("I3-vs-I6 becomes
+  1-based: item ``k`` is ``I{k+1}`` (``I1`` is item 0). docs/method.md's "exception (5, 3)" is in 0-based
+  indices and its "I6 beats I4" is the same pair in names; the facts of docs/method.md ("I3-vs-I6 becomes
   wrong", "I1-vs-I3 stays right", ...) use names, i.e. I3-vs-I6 is the pair of indices (2, 5).
 - A **pair** ``(i, j)`` is ordered: "does ``i`` win against ``j``?". Its label is ``+1.0`` when ``i``
   wins and ``-1.0`` when ``j`` wins. Without the exception ``i`` wins exactly when ``i < j``.
@@ -60,7 +60,7 @@ CATEGORIES: Final[tuple[str, ...]] = (
     NO_GROUND_TRUTH,
 )
 
-#: The named task variants of SPEC §4: ``name -> (num_items, exception as 0-based (W, L) or None)``.
+#: The named task variants of docs/method.md: ``name -> (num_items, exception as 0-based (W, L) or None)``.
 VARIANTS: Final[dict[str, tuple[int, Pair | None]]] = {
     "none": (9, None),  # no exception
     "mid": (9, (5, 3)),  # I6 beats I4
@@ -168,7 +168,7 @@ class TransitiveTask:
 
     @classmethod
     def from_variant(cls, name: str) -> TransitiveTask:
-        """The named variant of SPEC §4 (a key of :data:`VARIANTS`)."""
+        """The named variant of docs/method.md (a key of :data:`VARIANTS`)."""
         if name not in VARIANTS:
             raise ConfigError(f"variant={name!r} is unknown: choose one of {sorted(VARIANTS)}")
         num_items, exception = VARIANTS[name]

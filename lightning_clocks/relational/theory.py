@@ -7,14 +7,11 @@ model says the higher-ranked item wins, except for the exception pair, where it 
 winner wins. A margin within :data:`TIE_TOLERANCE` of zero is a tie (rounding noise of an exact zero)
 and counts as wrong.
 
-:func:`main` is the ``clocks ti`` command.
+The ``clocks ti`` command (:mod:`lightning_clocks.relational.cli`) prints these tables.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,18 +25,13 @@ from lightning_clocks.relational.kernels import (
     check_ridge,
     family_pair_kernel,
     gradient_flow_predict,
-    kappas_from_alpha,
     ridge_predict,
 )
 from lightning_clocks.relational.task import (
     CATEGORIES,
-    NO_GROUND_TRUTH,
-    VARIANTS,
     Pair,
     TransitiveTask,
-    item_index,
     pair_name,
-    validate_exception,
 )
 
 PairRow = dict[str, Any]
@@ -221,154 +213,3 @@ def plot_phase_diagram(
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
     return path
-
-
-# --------------------------------------------------------------------------------------------- command line
-
-
-def parse_exception(text: str) -> Pair | None:
-    """Parse ``--exception``: ``"none"``, 0-based indices ``"5,3"``, or 1-based names ``"I6,I4"`` (W first)."""
-    if text.strip().lower() == "none":
-        return None
-    parts = [part.strip() for part in text.split(",")]
-    if len(parts) != 2:
-        raise ConfigError(f"--exception={text!r} must be 'W,L' (0-based indices, e.g. 5,3), 'I6,I4' (names) or 'none'")
-    if all(part[:1] in "Ii" for part in parts):
-        return (item_index(parts[0]), item_index(parts[1]))
-    try:
-        return (int(parts[0]), int(parts[1]))
-    except ValueError:
-        raise ConfigError(
-            f"--exception={text!r} must be 'W,L' (0-based indices, e.g. 5,3), 'I6,I4' (names) or 'none'"
-        ) from None
-
-
-def parse_ridge_grid(text: str) -> np.ndarray:
-    """Parse ``--ridge-grid MIN,MAX,COUNT`` into ``COUNT`` log-spaced ridges (``0 < MIN < MAX``, ``COUNT >= 2``)."""
-    try:
-        low_text, high_text, count_text = (part.strip() for part in text.split(","))
-        low, high, count = float(low_text), float(high_text), int(count_text)
-    except ValueError:
-        raise ConfigError(f"--ridge-grid={text!r} must be MIN,MAX,COUNT, e.g. 1e-4,1e2,31") from None
-    if not (0 < low < high and count >= 2):
-        raise ConfigError(f"--ridge-grid={text!r}: need 0 < MIN < MAX and COUNT >= 2")
-    return np.logspace(np.log10(low), np.log10(high), count)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``clocks ti``."""
-    parser = argparse.ArgumentParser(
-        prog="clocks ti",
-        description="Exact kernel ridge regression on transitive inference with an exception (SPEC §4): "
-        "per-pair margins and category accuracies. Items are 0-based indices; names I1..In are 1-based.",
-    )
-    parser.add_argument(
-        "--variant", choices=sorted(VARIANTS), help="a named task (default: mid = 9 items, I6 beats I4)"
-    )
-    parser.add_argument("--num-items", type=int, help="number of items (without --variant; default 9)")
-    parser.add_argument(
-        "--exception",
-        help="exception W,L where W (ranked below) beats L: 0-based indices '5,3', names 'I6,I4', or 'none' "
-        "(default with --num-items: none)",
-    )
-    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="conjunctivity in [0, 1] (default 0.1)")
-    parser.add_argument("--kappa-d", type=float, default=0.0, help="kernel value of pairs sharing no slot (default 0)")
-    parser.add_argument("--ridge", type=float, default=DEFAULT_RIDGE, help="ridge / weight decay >= 0 (default 1e-3)")
-    parser.add_argument("--all-orders", action="store_true", help="list both orders of every pair in the table")
-    parser.add_argument("--json", action="store_true", help="print JSON (all ordered pairs) instead of a table")
-    parser.add_argument("--phase-diagram", metavar="PATH.png", help="also draw category accuracy over (alpha, ridge)")
-    parser.add_argument("--alpha-grid", type=int, default=101, help="number of alphas in [0, 1] for the phase diagram")
-    parser.add_argument("--ridge-grid", default="1e-4,1e2,31", help="phase-diagram ridges MIN,MAX,COUNT (log-spaced)")
-    return parser
-
-
-def task_from_args(args: argparse.Namespace) -> TransitiveTask:
-    """The task named by ``--variant``, or built from ``--num-items`` / ``--exception`` (default: variant mid)."""
-    if args.variant is not None:
-        if args.num_items is not None or args.exception is not None:
-            raise ConfigError(f"--variant={args.variant!r} cannot be combined with --num-items or --exception")
-        return TransitiveTask.from_variant(args.variant)
-    if args.num_items is None and args.exception is None:
-        return TransitiveTask.from_variant("mid")
-    num_items = 9 if args.num_items is None else args.num_items
-    exception = None if args.exception is None else parse_exception(args.exception)
-    return TransitiveTask(num_items=num_items, exception=validate_exception(num_items, exception))
-
-
-def format_table(table: Sequence[PairRow], accuracy: dict[str, float], *, all_orders: bool) -> str:
-    """Plain-text table of per-pair outputs and margins, then the category accuracies."""
-    lines = [f"{'pair':<12}{'indices':<10}{'category':<17}{'label':>6}{'output':>10}{'margin':>10}  correct"]
-    for row in table:
-        i, j = row["pair"]
-        if not all_orders and i > j:
-            continue
-        label = "-" if row["label"] is None else f"{row['label']:+.0f}"
-        margin = "-" if row["margin"] is None else f"{row['margin']:.4f}"
-        correct = "-" if row["correct"] is None else ("yes" if row["correct"] else "NO")
-        category = row["category"] + ("*" if row["exception"] else "")
-        lines.append(
-            f"{row['name']:<12}{f'({i},{j})':<10}{category:<17}{label:>6}{row['output']:>10.4f}{margin:>10}  {correct}"
-        )
-    lines += ["", "* the exception pair", "", f"{'category':<17}{'accuracy':>9}  pairs"]
-    for category, value in accuracy.items():
-        count = sum(1 for row in table if row["category"] == category)
-        lines.append(f"{category:<17}{value:>9.3f}  {count}")
-    undetermined = sum(1 for row in table if row["category"] == NO_GROUND_TRUTH)
-    if undetermined:
-        lines.append(f"{NO_GROUND_TRUTH:<17}{'-':>9}  {undetermined}")
-    return "\n".join(lines)
-
-
-def report(task: TransitiveTask, alpha: float, kappa_d: float, ridge: float) -> dict[str, Any]:
-    """Everything ``clocks ti`` prints, as JSON-ready data."""
-    kappa_o, kappa_d = kappas_from_alpha(alpha, kappa_d)
-    table = pair_table(task, alpha, ridge, kappa_d=kappa_d)
-    return {
-        "task": {
-            "num_items": task.num_items,
-            "exception": None if task.exception is None else list(task.exception),
-            "description": task.describe(),
-        },
-        "alpha": alpha,
-        "kappa_o": kappa_o,
-        "kappa_d": kappa_d,
-        "ridge": ridge,
-        "pairs": [{**row, "pair": list(row["pair"])} for row in table],
-        "accuracy": category_accuracy(table),
-    }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``clocks ti``: print per-pair margins and category accuracies (table or ``--json``); optionally plot."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        task = task_from_args(args)
-        alpha, ridge = check_alpha(args.alpha), check_ridge(args.ridge)
-        result = report(task, alpha, args.kappa_d, ridge)
-        if args.phase_diagram is not None:
-            if args.alpha_grid < 2:
-                raise ConfigError(f"--alpha-grid={args.alpha_grid} must be at least 2")
-            alphas = np.linspace(0.0, 1.0, args.alpha_grid)
-            path = plot_phase_diagram(
-                task, alphas, parse_ridge_grid(args.ridge_grid), args.phase_diagram, kappa_d=args.kappa_d
-            )
-            result["phase_diagram"] = str(path)
-    except ConfigError as error:
-        parser.error(str(error))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(
-            f"{task.describe()}; alpha={alpha} (kappa_o={result['kappa_o']:.4g}, kappa_d={result['kappa_d']:.4g}), "
-            f"ridge={ridge}"
-        )
-        table = [{**row, "pair": tuple(row["pair"])} for row in result["pairs"]]
-        print(format_table(table, result["accuracy"], all_orders=args.all_orders))
-        if "phase_diagram" in result:
-            print(f"\nphase diagram written to {result['phase_diagram']}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

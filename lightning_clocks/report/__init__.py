@@ -1,5 +1,5 @@
-"""``clocks report``: per-run curves, sweep comparisons and scaling fits, as PNGs, report.html and summary.md."""
+"""``clocks report``: per-run curves, sweep comparisons and scaling fits, as PNGs, report.html and summary.md.
 
-from lightning_clocks.report.cli import main
-
-__all__ = ["main"]
+``runs`` loads run and sweep folders, ``scaling`` fits the scaling laws, ``analysis`` decides what the runs
+support, ``figures`` and ``pages`` draw and write, and ``cli`` is the command.
+"""

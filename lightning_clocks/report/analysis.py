@@ -1,4 +1,4 @@
-"""The scaling analysis of a set of runs (SPEC §3): which comparisons the runs support, and their fits."""
+"""The scaling analysis of a set of runs (docs/method.md, "Scaling"): which comparisons they support, and the fits."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lightning_clocks.report.runs import RunResult, varying_capacity_keys
-from lightning_clocks.scaling import LineFit, fit_line, fit_power_law, vanishing_point, window_map
+from lightning_clocks.report.scaling import LineFit, fit_line, fit_power_law, vanishing_point, window_map
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,6 @@ the report costs nothing and works on machines with no display.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,9 @@ from lightning_clocks.clocks import Clocks
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.report.analysis import SweepAnalysis, geometric_mean
 from lightning_clocks.report.runs import RunResult
+from lightning_clocks.results import atomic_path
 
-#: The per-run curves, in drawing order: (column in curves.csv, legend label, colour).
+#: The per-run curves of generative models, in drawing order: (column in curves.csv, legend label, colour).
 RUN_CURVES = (
     ("validity", "validity", "tab:green"),
     ("part_validity", "part validity", "tab:olive"),
@@ -28,6 +27,8 @@ RUN_CURVES = (
     ("copy_rate", "copy rate (training set)", "tab:red"),
     ("control_copy_rate", "control copy rate (chance)", "tab:gray"),
 )
+#: Colours of the two series a run's clocks cross, drawn when the run has none of RUN_CURVES (the pair task).
+RULE_COLOUR, MEM_COLOUR = "tab:green", "tab:red"
 FIGURE_DPI = 100
 
 
@@ -45,14 +46,10 @@ def pyplot() -> Any:
 
 def save(figure: Any, path: Path) -> Path:
     """Write ``figure`` as a PNG atomically (temporary file, then rename) and close it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(handle)
     try:
-        figure.savefig(temporary, dpi=FIGURE_DPI, bbox_inches="tight")
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, dpi=FIGURE_DPI, bbox_inches="tight", format="png")
     finally:
-        Path(temporary).unlink(missing_ok=True)
         pyplot().close(figure)
     return path
 
@@ -81,9 +78,12 @@ def plot_run(run: RunResult, path: Path) -> Path:
     plt = pyplot()
     curves, clocks = run.curves, run.clocks
     figure, axes = plt.subplots(figsize=(7.0, 4.0))
-    for column, label, colour in RUN_CURVES:
-        if column in curves:
-            axes.plot(curves["step"], curves[column], marker=".", markersize=4, label=label, color=colour)
+    drawn = [(column, label, colour) for column, label, colour in RUN_CURVES if column in curves]
+    if not drawn:  # a run whose clocks cross other series (the pair task's): draw those two
+        rule_series, mem_series = run.clock_series
+        drawn = [(rule_series, rule_series, RULE_COLOUR), (mem_series, mem_series, MEM_COLOUR)]
+    for column, label, colour in drawn:
+        axes.plot(curves["step"], curves[column], marker=".", markersize=4, label=label, color=colour)
     axes.axhline(clocks.rule_threshold, color="tab:green", linestyle=":", linewidth=1, label="rule threshold")
     if clocks.tau_rule is not None:
         axes.axvline(clocks.tau_rule, color="tab:green", linestyle="--", label=f"tau_rule = {clocks.tau_rule:.0f}")

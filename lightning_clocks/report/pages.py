@@ -7,9 +7,8 @@ from pathlib import Path
 
 from lightning_clocks.report.analysis import SweepAnalysis, geometric_mean
 from lightning_clocks.report.runs import RunResult, Thresholds
-from lightning_clocks.results import atomic_write_text
-from lightning_clocks.scaling import LineFit
-from lightning_clocks.sweep import write_csv
+from lightning_clocks.report.scaling import LineFit
+from lightning_clocks.results import atomic_write_text, write_csv
 
 RUNS_TABLE = "runs.csv"
 SUMMARY_FILE = "summary.md"

@@ -8,18 +8,28 @@ thresholds given to the report or, where none is given, the run's own.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lightning_clocks.clocks import Clocks, measure_clocks
+from lightning_clocks.clocks import (
+    DEFAULT_MEM_THRESHOLD,
+    DEFAULT_RULE_THRESHOLD,
+    MEM_SERIES,
+    RULE_SERIES,
+    Clocks,
+    measure_clocks,
+)
 from lightning_clocks.errors import ConfigError
-from lightning_clocks.results import CLOCKS_FILE, CURVES_FILE, read_curves
-from lightning_clocks.sweep import EXIT_FILE, FINISHED, LOG_FILE, PENDING, SWEEP_FILE, run_status
-
-#: Model hyperparameters that set capacity (GPT: n_layer, n_embd, n_head; DiT: depth, width, heads).
-CAPACITY_KEYS = ("n_layer", "n_embd", "n_head", "depth", "width", "heads")
+from lightning_clocks.results import (
+    CLOCKS_FILE,
+    CURVES_FILE,
+    SWEEP_FILE,
+    is_run_folder,
+    read_curves,
+    read_json,
+    run_status,
+)
 
 
 @dataclass(frozen=True)
@@ -56,60 +66,62 @@ class RunResult:
     def last_step(self) -> int | None:
         return self.curves["step"][-1] if self.curves else None
 
+    @property
+    def capacity_keys(self) -> list[str]:
+        """The hyperparameters that set this run's model capacity, as its ``clocks.json`` records them."""
+        return list(self.summary.get("model", {}).get("capacity_keys", []))
+
     def capacity(self, key: str) -> float | None:
-        """The model hyperparameter ``key`` (one of CAPACITY_KEYS), if the model has it."""
+        """The model hyperparameter ``key``, if the model has it."""
         return self.summary.get("model", {}).get(key)
+
+    @property
+    def clock_series(self) -> tuple[str, str]:
+        """The columns the run's clocks cross (``validity`` and ``mem_excess`` for generative models)."""
+        return (self.summary.get("rule_series", RULE_SERIES), self.summary.get("mem_series", MEM_SERIES))
 
     def final(self, metric: str) -> float | None:
         """The metric at the last evaluation."""
         return self.curves[metric][-1] if self.curves and metric in self.curves else None
 
 
-def _folder_status(run_dir: Path) -> str:
-    """A sweep run's status from its exit code; a run started by hand is finished once it has clocks.json."""
-    if (run_dir / EXIT_FILE).exists() or (run_dir / LOG_FILE).exists():
-        return run_status(run_dir)
-    return FINISHED if (run_dir / CLOCKS_FILE).exists() else PENDING
-
-
-def _is_run_folder(path: Path) -> bool:
-    return (path / CURVES_FILE).exists() or (path / CLOCKS_FILE).exists()
-
-
 def find_runs(path: Path) -> list[RunResult]:
     """The runs under ``path`` (a run, a sweep, or a folder of runs), not yet loaded."""
-    if _is_run_folder(path):
-        return [RunResult(path.name, path, _folder_status(path))]
+    if is_run_folder(path):
+        return [RunResult(path.name, path, run_status(path))]
     manifest = path / SWEEP_FILE
     if manifest.exists():
-        runs = json.loads(manifest.read_text())["runs"]
+        runs = read_json(manifest)["runs"]
         return [
-            RunResult(run["name"], path / run["name"], _folder_status(path / run["name"]), run["values"], run["seed"])
+            RunResult(run["name"], path / run["name"], run_status(path / run["name"]), run["values"], run["seed"])
             for run in runs
         ]
-    folders = sorted(child for child in path.iterdir() if child.is_dir() and _is_run_folder(child))
+    folders = sorted(child for child in path.iterdir() if child.is_dir() and is_run_folder(child))
     if not folders:
         raise ConfigError(f"report path {path} holds no run (no {CURVES_FILE}) and no sweep (no {SWEEP_FILE})")
-    return [RunResult(folder.name, folder, _folder_status(folder)) for folder in folders]
+    return [RunResult(folder.name, folder, run_status(folder)) for folder in folders]
 
 
 def load_run(run: RunResult, thresholds: Thresholds) -> RunResult:
     """Read the run's curves and clocks.json, and measure its clocks with ``thresholds``."""
     if (run.path / CLOCKS_FILE).exists():
-        run.summary = json.loads((run.path / CLOCKS_FILE).read_text())
+        run.summary = read_json(run.path / CLOCKS_FILE)
         if run.seed is None:
             run.seed = run.summary.get("seed")
     if (run.path / CURVES_FILE).exists():
         run.curves = read_curves(run.path / CURVES_FILE)
     if run.curves:
-        missing = {"step", "validity", "mem_excess"} - set(run.curves)
+        rule_series, mem_series = run.clock_series
+        missing = {"step", rule_series, mem_series} - set(run.curves)
         if missing:
-            raise ConfigError(f"{run.path / CURVES_FILE} lacks the columns {sorted(missing)} that the clocks need")
+            raise ConfigError(f"{run.path / CURVES_FILE} lacks the columns {sorted(missing)} that the clocks cross")
         run.clocks = measure_clocks(
             run.curves,
-            rule_threshold=_pick(thresholds.rule, run.summary.get("rule_threshold"), 0.5),
-            mem_threshold=_pick(thresholds.mem, run.summary.get("mem_threshold"), 0.1),
+            rule_threshold=_pick(thresholds.rule, run.summary.get("rule_threshold"), DEFAULT_RULE_THRESHOLD),
+            mem_threshold=_pick(thresholds.mem, run.summary.get("mem_threshold"), DEFAULT_MEM_THRESHOLD),
             smoothing=_pick(thresholds.smoothing, run.summary.get("smoothing"), 0.0),
+            rule_series=rule_series,
+            mem_series=mem_series,
         )
     return run
 
@@ -132,6 +144,8 @@ def load_runs(paths: list[Path], thresholds: Thresholds) -> list[RunResult]:
 
 
 def varying_capacity_keys(runs: list[RunResult]) -> list[str]:
-    """The capacity hyperparameters that take at least two values across the measured runs."""
+    """The capacity hyperparameters (each model's own, from clocks.json) that take at least two values across the
+    measured runs."""
     measured = [run for run in runs if run.clocks is not None]
-    return [key for key in CAPACITY_KEYS if len({run.capacity(key) for run in measured} - {None}) >= 2]
+    keys = dict.fromkeys(key for run in measured for key in run.capacity_keys)
+    return [key for key in keys if len({run.capacity(key) for run in measured} - {None}) >= 2]

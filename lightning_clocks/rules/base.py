@@ -1,4 +1,4 @@
-"""The rule interface: what every synthetic data rule provides (SPEC §2).
+"""The rule interface: what every synthetic data rule provides (docs/method.md, "Rules").
 
 A rule is a set of valid token sequences of fixed length ``length`` over the
 vocabulary ``{0, ..., vocab_size - 1}``. It knows exactly which sequences are
@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from lightning_clocks.errors import ConfigError
+from lightning_clocks.errors import ConfigError, require_positive
 
 
 class Rule(ABC):
@@ -103,8 +103,3 @@ class GroupedRule(Rule):
     def num_groups(self) -> int:
         return self.length // self.group_size
 
-
-def require_positive(option: str, value: int) -> None:
-    """Raise a ConfigError naming ``option`` unless ``value`` is a positive integer."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{option}={value!r} is invalid: it must be a positive integer")

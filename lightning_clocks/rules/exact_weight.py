@@ -1,4 +1,4 @@
-"""Exact weight (SPEC §2, other binary rules).
+"""Exact weight (docs/method.md, "Rules").
 
 The ``length`` bits are split into contiguous groups of ``group_size``; a sequence
 is valid when every group holds exactly ``weight`` ones. ``group_size`` is the

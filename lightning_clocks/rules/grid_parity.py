@@ -1,4 +1,4 @@
-"""Row-and-column parity on a grid (SPEC §2, other binary rules).
+"""Row-and-column parity on a grid (docs/method.md, "Rules").
 
 The ``rows * cols`` bits are drawn as a ``rows x cols`` image in raster order; a
 sequence is valid when every row and every column has even parity. Unlike group
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from lightning_clocks.rules.base import Rule, require_positive
+from lightning_clocks.errors import require_positive
+from lightning_clocks.rules.base import Rule
 
 
 class GridParity(Rule):

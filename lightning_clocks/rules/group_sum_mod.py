@@ -1,4 +1,4 @@
-"""Group sum modulo q (SPEC §2, other binary rules; any vocabulary).
+"""Group sum modulo q (docs/method.md, "Rules"; any vocabulary).
 
 Tokens are in ``{0, ..., vocab_size - 1}``; the ``length`` tokens are split into
 contiguous groups of ``group_size`` and a sequence is valid when every group's sum
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from lightning_clocks.errors import ConfigError
-from lightning_clocks.rules.base import GroupedRule, require_positive
+from lightning_clocks.errors import ConfigError, require_positive
+from lightning_clocks.rules.base import GroupedRule
 
 #: The sampler draws a rank below a group's valid count as one int64; this caps ``vocab_size ** group_size``.
 MAX_GROUP_ASSIGNMENTS = 2**62

@@ -1,4 +1,4 @@
-"""Latin squares (SPEC §2, combinatorial puzzles).
+"""Latin squares (docs/method.md, "Rules").
 
 A sequence is an ``size x size`` Latin square in raster order over the symbols
 ``0..size-1``: every row and every column is a permutation. ``size`` is the
@@ -40,9 +40,9 @@ from __future__ import annotations
 
 import torch
 
-from lightning_clocks.errors import ConfigError
+from lightning_clocks.errors import ConfigError, require_positive
 from lightning_clocks.rules._random import random_permutations
-from lightning_clocks.rules.base import Rule, require_positive
+from lightning_clocks.rules.base import Rule
 
 #: Number of Latin squares of order n (OEIS A002860), n = 1..9.
 LATIN_SQUARE_COUNTS: dict[int, int] = {

@@ -1,4 +1,4 @@
-"""Mirror symmetry (SPEC §2, other binary rules).
+"""Mirror symmetry (docs/method.md, "Rules").
 
 The ``rows * cols`` bits are drawn as a ``rows x cols`` image in raster order; a
 sequence is valid when the image equals its left-right mirror image, that is when
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from lightning_clocks.rules.base import Rule, require_positive
+from lightning_clocks.errors import require_positive
+from lightning_clocks.rules.base import Rule
 
 
 class MirrorSymmetry(Rule):

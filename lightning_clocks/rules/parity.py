@@ -1,4 +1,4 @@
-"""Group parity (SPEC §2, the main task).
+"""Group parity (docs/method.md, "Rules").
 
 The ``length`` bits are split into groups of ``group_size``; a sequence is valid
 when every group has even parity. ``group_size`` is the complexity knob. Groups

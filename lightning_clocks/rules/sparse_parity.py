@@ -1,4 +1,4 @@
-"""Sparse parity (SPEC §2, other binary rules).
+"""Sparse parity (docs/method.md, "Rules").
 
 A sequence of ``length`` bits is valid when the ``k`` bits at a fixed subset of
 positions have even parity; all other bits are free. The subset is drawn once from
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from lightning_clocks.errors import ConfigError
-from lightning_clocks.rules.base import Rule, require_positive
+from lightning_clocks.errors import ConfigError, require_positive
+from lightning_clocks.rules.base import Rule
 
 
 class SparseParity(Rule):

@@ -1,4 +1,4 @@
-"""Sudoku grids (SPEC §2, combinatorial puzzles).
+"""Sudoku grids (docs/method.md, "Rules").
 
 A sequence is a completed ``size x size`` Sudoku grid in raster order over the
 symbols ``0..size-1``: every row, column and box is a permutation. Boxes are 2x2

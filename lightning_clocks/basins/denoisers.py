@@ -1,4 +1,4 @@
-"""Reference denoisers for the score landscape (SPEC §3): what an ideal model's D(x; sigma) would be.
+"""Reference denoisers for the score landscape (docs/method.md, "Basins"): what an ideal model's D(x; sigma) would be.
 
 A denoiser maps noisy cells ``x = c + sigma * n`` (``[B, L, C]``) and noise levels ``sigma``
 (``[B]``) to the posterior mean ``E[c | x]``. For a uniform prior over a finite set of points

@@ -28,9 +28,9 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from lightning_clocks.callbacks import ClockCallback
 from lightning_clocks.data import RuleDataModule
-from lightning_clocks.errors import ConfigError
-from lightning_clocks.loss_logging import LossLoggingModule
-from lightning_clocks.modules import GenerativeModule, NonFiniteLossError
+from lightning_clocks.errors import ConfigError, NonFiniteLossError
+from lightning_clocks.modules import GenerativeModule
+from lightning_clocks.modules.loss_logging import LossLoggingModule
 
 
 class MemberLoss(nn.Module):

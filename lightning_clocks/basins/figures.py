@@ -1,4 +1,4 @@
-"""Figures of a run's ``basins.csv`` for ``clocks report`` (SPEC §3, basins / score landscape).
+"""Figures of a run's ``basins.csv`` for ``clocks report`` (docs/method.md, "Basins").
 
 - ``basin_radius.png``: basin radius of each target class against training step (log x), with
   tau_rule and tau_mem from ``clocks.json`` as vertical lines: the claim to check is that
@@ -14,13 +14,12 @@ matplotlib is imported on first use (Agg backend), through ``lightning_clocks.re
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from lightning_clocks.basins_csv import BASINS_FILE, TARGET_CLASSES, read_basins
-from lightning_clocks.results import CLOCKS_FILE
+from lightning_clocks.basins.table import TARGET_CLASSES, read_basins
+from lightning_clocks.results import BASINS_FILE, CLOCKS_FILE, read_json
 
 CLASS_COLOURS = {"train": "tab:red", "control": "tab:blue", "invalid": "tab:gray"}
 CLASS_LABELS = {"train": "training samples", "control": "control (novel valid)", "invalid": "invalid samples"}
@@ -51,7 +50,7 @@ def plot_basins(run_dir: Path, out_dir: Path) -> list[Path]:
 def _clocks(run_dir: Path) -> dict[str, float | None]:
     """tau_rule and tau_mem from ``clocks.json`` (``None`` when absent or never crossed)."""
     path = run_dir / CLOCKS_FILE
-    summary = json.loads(path.read_text()) if path.is_file() else {}
+    summary = read_json(path) if path.is_file() else {}
     return {name: summary.get(name) for name in ("tau_rule", "tau_mem")}
 
 

@@ -1,4 +1,4 @@
-"""Basins of attraction and the learned score landscape (SPEC §3), as functions of a denoiser or a GPT.
+"""Basins of attraction and the learned score landscape (docs/method.md, "Basins"), measured on a denoiser or a GPT.
 
 **Diffusion.** For three target classes (``train``: training samples; ``control``: held-out valid
 samples, i.e. novel valid; ``invalid``: uniformly random sequences that break the rule) and a
@@ -41,14 +41,14 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from lightning_clocks.basins_csv import TARGET_CLASSES
-from lightning_clocks.data import derive_seed
-from lightning_clocks.denoisers import EmpiricalDenoiser, population_denoiser
+from lightning_clocks.basins.denoisers import EmpiricalDenoiser, population_denoiser
+from lightning_clocks.basins.table import TARGET_CLASSES
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.models.edm import Denoiser, heun_sample, karras_sigmas
 from lightning_clocks.models.encoding import CellEncoding
 from lightning_clocks.models.gpt import GPT
 from lightning_clocks.rules import Rule
+from lightning_clocks.seeds import derive_seed
 
 #: Default noise levels of the diffusion basins (cells are +-1, so sigma ~ 1 reaches the nearest other sequence).
 DEFAULT_SIGMAS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
@@ -424,22 +424,23 @@ class BasinProbe:
 
 
 def summary_metrics(rows: Sequence[Mapping[str, object]]) -> dict[str, float]:
-    """Scalars for loggers from one evaluation's rows: ``basins/radius/<class>``, per-level rates and distances."""
+    """Scalars for loggers from one evaluation's rows: ``radius/<class>``, per-level rates and distances (the
+    BasinCallback logs them under ``basins/``)."""
     metrics: dict[str, float] = {}
     log_likelihoods: dict[str, float] = {}
     for row in rows:
         name = str(row["target_class"])
         level = f"sigma_{row['sigma']:g}" if "sigma" in row else f"flips_{row['flips']}"
         if row.get("basin_radius") is not None:
-            metrics[f"basins/radius/{name}"] = float(row["basin_radius"])
-        metrics[f"basins/return_rate/{name}/{level}"] = float(row["return_rate"])
+            metrics[f"radius/{name}"] = float(row["basin_radius"])
+        metrics[f"return_rate/{name}/{level}"] = float(row["return_rate"])
         for column in ("distance_empirical", "distance_population"):
             if row.get(column) is not None:
-                metrics[f"basins/{column}/{name}/{level}"] = float(row[column])
+                metrics[f"{column}/{name}/{level}"] = float(row[column])
         if "log_likelihood" in row:
             log_likelihoods[name] = float(row["log_likelihood"])
     for name, value in log_likelihoods.items():
-        metrics[f"basins/log_likelihood/{name}"] = value
+        metrics[f"log_likelihood/{name}"] = value
     if "train" in log_likelihoods and "control" in log_likelihoods:
-        metrics["basins/log_likelihood_gap"] = log_likelihoods["train"] - log_likelihoods["control"]
+        metrics["log_likelihood_gap"] = log_likelihoods["train"] - log_likelihoods["control"]
     return metrics

@@ -1,4 +1,4 @@
-"""Scaling laws over a sweep, as pure functions (SPEC §3).
+"""Scaling laws over a sweep, as pure functions (docs/method.md, "Scaling").
 
 - ``fit_power_law(N, tau_mem)``: least squares ``log10 tau_mem = a + b log10 N`` with the slope's
   confidence interval from Student's t distribution (expected b near 1);

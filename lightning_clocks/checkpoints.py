@@ -1,0 +1,112 @@
+"""Checkpoints that are safe to share and safe to write: weights-only loading, atomic saving, finding the newest.
+
+- **Loading** is always ``torch.load(weights_only=True)``: a checkpoint holds tensors and plain data, and
+  nothing in it can run code. A file that is not such a checkpoint (empty, truncated, random bytes, or a
+  pickle that would run code) is refused with one :class:`CheckpointError` naming the file and the newest
+  intact checkpoint of its run, if there is one.
+- **Saving** (:class:`AtomicCheckpointIO`, Lightning's checkpoint plugin) writes a temporary file in the
+  target's own folder, flushes it to disk and renames it over the target, so a full disk or a killed
+  process never leaves a truncated ``last.ckpt``. Lightning's own saver writes its temporary file in the
+  system's temp folder and moves it, which across filesystems is a copy.
+- **Resuming** from ``last`` takes the newest intact checkpoint of the run: ours in ``checkpoints/`` or
+  Lightning's ``hpc_ckpt_*.ckpt`` (written on a Slurm pre-emption signal) in the run folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from lightning_clocks.errors import RunFailure
+from lightning_clocks.results import CHECKPOINTS_FOLDER, atomic_path
+
+#: Lightning's checkpoints written on a Slurm pre-emption signal, in the run folder.
+HPC_CHECKPOINT_GLOB = "hpc_ckpt_*.ckpt"
+
+
+class CheckpointError(RunFailure):
+    """A checkpoint cannot be read or written; the message names the file and what to resume from instead."""
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
+    """The checkpoint in ``path``, loaded weights-only (on the CPU by default); a CheckpointError for anything else."""
+    path = Path(path)
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} does not exist; give a checkpoint file, or 'last'") from None
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, OSError) as error:
+        raise CheckpointError(f"{path} {damage(error)}{resume_hint(path)}") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "global_step" not in checkpoint:
+        raise CheckpointError(f"{path} is not a Lightning checkpoint (no state_dict, global_step){resume_hint(path)}")
+    return checkpoint
+
+
+def damage(error: BaseException) -> str:
+    """What is wrong with a checkpoint file that ``torch.load`` refused, in a few words."""
+    if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in str(error):
+        return "holds objects that a weights-only load refuses (it could run code); it was not loaded"
+    return f"is damaged or not a checkpoint ({type(error).__name__}: {' '.join(str(error).split())[:120]})"
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The optimizer step of an intact checkpoint, or None when ``path`` cannot be loaded."""
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])
+    except Exception:  # any unreadable file is simply not a candidate
+        return None
+
+
+def run_checkpoints(run_dir: Path, checkpoint_dir: Path | None = None) -> list[Path]:
+    """Every checkpoint file of a run: ``checkpoints/*.ckpt`` (or ``checkpoint_dir``) and Lightning's hpc ones."""
+    folder = checkpoint_dir or run_dir / CHECKPOINTS_FOLDER
+    return sorted({*folder.glob("*.ckpt"), *run_dir.glob(HPC_CHECKPOINT_GLOB)})
+
+
+def newest_intact(run_dir: Path, checkpoint_dir: Path | None = None, exclude: Path | None = None) -> Path | None:
+    """The intact checkpoint of the run with the highest step (``last.ckpt`` first among equals), or None."""
+    candidates = []
+    for path in run_checkpoints(run_dir, checkpoint_dir):
+        if exclude is not None and path.resolve() == exclude.resolve():
+            continue
+        step = checkpoint_step(path)
+        if step is not None:
+            candidates.append((step, path.name == "last.ckpt", path.stat().st_mtime, path))
+    return max(candidates)[-1] if candidates else None
+
+
+def resume_hint(path: Path) -> str:
+    """``; the newest intact checkpoint is X: resume with --ckpt_path X`` for the run ``path`` belongs to."""
+    folder = path.parent
+    run_dir = folder.parent if folder.name == CHECKPOINTS_FOLDER else folder
+    intact = newest_intact(run_dir, folder if folder.name == CHECKPOINTS_FOLDER else None, exclude=path)
+    if intact is None:
+        return "; no intact checkpoint of this run remains: start it again"
+    return f"; the newest intact checkpoint is {intact}: resume with --ckpt_path={intact}"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint saving and loading, with atomic saves in the target's folder and weights-only loads."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        target = Path(path)
+        try:
+            with atomic_path(target) as temporary:
+                torch.save(checkpoint, temporary)
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise CheckpointError(
+                    f"the disk is full: {target} could not be written (the previous file, if any, is intact)"
+                    f"{resume_hint(target)}; free space first"
+                ) from None
+            raise
+
+    def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> Any:
+        return load_checkpoint(path, map_location if map_location is not None else "cpu")

@@ -1,0 +1,332 @@
+"""``clocks fit`` and ``clocks validate``: a LightningCLI whose run folder holds everything of one run.
+
+``trainer.default_root_dir`` is the run folder. Unless the config names loggers, the CLI attaches a
+CSV logger and a W&B logger (offline unless ``WANDB_MODE`` says otherwise) writing there;
+checkpoints go to ``<run folder>/checkpoints`` unless ``checkpoint.dirpath`` is set. The model's
+``sequence_length`` and ``vocab_size`` are linked from the data's rule: set them on the rule
+(``--data.rule.length``), never on the model. :func:`build_run` builds what a config would train
+without training it, for every command that needs a run's model and data (ensemble, basins,
+benchmarks).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonargparse import Namespace
+from lightning import LightningDataModule, LightningModule, Trainer
+from lightning.fabric.plugins import CheckpointIO
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from lightning_clocks.callbacks import ClockCallback
+from lightning_clocks.callbacks.interrupt import InterruptCheckpoint
+from lightning_clocks.checkpoints import AtomicCheckpointIO, load_checkpoint, newest_intact
+from lightning_clocks.data import RuleDataModule
+from lightning_clocks.errors import ConfigError
+from lightning_clocks.modules import AutoregressiveModule, DiffusionModule, GenerativeModule
+from lightning_clocks.results import CHECKPOINTS_FOLDER, CONFIG_FILE, CURVES_FILE, atomic_write_text, is_run_folder
+from lightning_clocks.rules import RULES
+from lightning_clocks.run_lock import run_lock
+
+#: Checkpointing defaults of every clocks CLI: ``last.ckpt`` always, and a checkpoint every 1,000 steps.
+CHECKPOINT_DEFAULTS = {"checkpoint.save_last": True, "checkpoint.every_n_train_steps": 1000}
+
+
+class RunConfigCallback(SaveConfigCallback):
+    """Saves the resolved ``config.yaml`` in the run folder (rank 0) and puts the full config in W&B."""
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        run_dir = Path(trainer.default_root_dir)
+        atomic_write_text(run_dir / self.config_filename, self.parser.dump(self.config, skip_none=False))
+        full_config = json.loads(self.parser.dump(self.config, skip_none=False, format="json"))
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.config.update(full_config, allow_val_change=True)
+
+
+class ClocksCLI(LightningCLI):
+    """LightningCLI with a clock callback, checkpointing and loggers wired to one run folder.
+
+    Subclasses (the pair task's) change :attr:`clock_class` and :meth:`link_model_arguments`.
+    """
+
+    #: The clock callback, configured under ``clocks``.
+    clock_class: type[Callback] = ClockCallback
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """``fit`` and ``validate`` only: the clocks are measured while training, so ``test`` and ``predict``
+        would have nothing to do."""
+        return {
+            "fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"},
+            "validate": {"model", "dataloaders", "datamodule"},
+        }
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(self.clock_class, "clocks")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(CHECKPOINT_DEFAULTS)
+        self.link_model_arguments(parser)
+
+    def link_model_arguments(self, parser: LightningArgumentParser) -> None:
+        """Link the data's shape to the model: ``sequence_length`` and ``vocab_size`` come from the rule."""
+        parser.link_arguments("data.sequence_length", "model.init_args.sequence_length", apply_on="instantiate")
+        parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
+
+    def _parse_ckpt_path(self) -> None:
+        """Keep the config authoritative: Lightning would silently replace the model with the checkpoint's.
+
+        A checkpoint that does not match the config is refused by :func:`check_checkpoint_matches` instead.
+        """
+
+    def before_instantiate_classes(self) -> None:
+        """Make the run folder explicit; the paths derived from it are set on the instances, not in the config, so a
+        saved ``config.yaml`` rerun with another ``--trainer.default_root_dir`` writes nothing into this run."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        config.trainer.default_root_dir = config.trainer.default_root_dir or "runs/default"
+        run_dir = Path(config.trainer.default_root_dir)
+        refuse_foreign_path("checkpoint.dirpath", config.checkpoint.dirpath, run_dir)
+        for logger in config.trainer.logger if isinstance(config.trainer.logger, list) else [config.trainer.logger]:
+            save_dir = getattr(getattr(logger, "init_args", None), "save_dir", None)
+            refuse_foreign_path("trainer.logger save_dir", save_dir, run_dir)
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
+        """The Trainer with the run folder's defaults: checkpoints in ``<run>/checkpoints``, the default loggers,
+        atomic weights-only checkpoint input/output, and a clean stop on Ctrl+C or SIGTERM."""
+        run_dir = config["default_root_dir"]
+        if config.get("logger") in (None, True):
+            config["logger"] = default_loggers(run_dir)
+        plugins = config.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
+            config["plugins"] = [*plugins, AtomicCheckpointIO()]
+        for callback in callbacks:
+            if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+                callback.dirpath = str(Path(run_dir, CHECKPOINTS_FOLDER).resolve())
+        trainer = super()._instantiate_trainer(config, [*callbacks, InterruptCheckpoint()])
+        # Lightning runs checkpointing callbacks last; the interrupt callback must run after every measurement too.
+        trainer.callbacks.sort(key=lambda callback: isinstance(callback, (InterruptCheckpoint, ModelCheckpoint)))
+        return trainer
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run ``fit`` holding the run folder's lock (rank 0 only), so no second process can write into it."""
+        if subcommand != "fit" or rank_zero_only.rank != 0:
+            super()._run_subcommand(subcommand)
+            return
+        with run_lock(Path(self.trainer.default_root_dir)):
+            super()._run_subcommand(subcommand)
+
+    def before_fit(self) -> None:
+        """Refuse impossible schedules, overwriting a run and foreign checkpoints, before anything is written."""
+        clock = next(cb for cb in self.trainer.callbacks if isinstance(cb, self.clock_class))
+        clock.resolve_schedule(self.trainer.max_steps)
+        curves = Path(self.trainer.default_root_dir) / CURVES_FILE
+        ckpt_path = self.config[self.subcommand].ckpt_path
+        if curves.exists() and ckpt_path is None:
+            raise ConfigError(
+                f"trainer.default_root_dir={self.trainer.default_root_dir} already holds a run ({curves}); "
+                "choose another --trainer.default_root_dir, or resume it with --ckpt_path last"
+            )
+        self._check_checkpoint(ckpt_path)
+
+    def before_validate(self) -> None:
+        """Refuse a missing or foreign checkpoint before evaluating it."""
+        self._check_checkpoint(self.config[self.subcommand].ckpt_path)
+
+    def _check_checkpoint(self, ckpt_path: str | None) -> None:
+        """Resolve ``last`` to the newest intact checkpoint of the run (Lightning's pre-emption ``hpc_ckpt_*``
+        included) and refuse a checkpoint that is unreadable, runs code, or belongs to another model or rule."""
+        if ckpt_path is None:
+            return
+        if ckpt_path == "last":
+            checkpointing = next(cb for cb in self.trainer.callbacks if isinstance(cb, ModelCheckpoint))
+            newest = newest_intact(Path(self.trainer.default_root_dir), Path(checkpointing.dirpath))
+            if newest is None:
+                # Lightning starts from scratch (with a warning): what a pre-empted job's first start needs.
+                return
+            ckpt_path = str(newest)
+            self.config_init[self.subcommand].ckpt_path = ckpt_path
+        elif not Path(ckpt_path).is_file():
+            raise ConfigError(f"ckpt_path={ckpt_path} does not exist; give a checkpoint file, or 'last'")
+        check_checkpoint_matches(ckpt_path, self.model, self.datamodule)
+
+
+def refuse_foreign_path(option: str, path: str | None, run_dir: Path) -> None:
+    """Raise a ConfigError when ``path`` lies in another run's folder: a ``config.yaml`` of an earlier version
+    stored its run's derived paths, and rerunning it elsewhere would write into that run."""
+    if path is None:
+        return
+    run, resolved = run_dir.resolve(), Path(path).resolve()
+    if resolved == run or run in resolved.parents:
+        return
+    for folder in resolved.parents:
+        if (folder / CONFIG_FILE).exists() or is_run_folder(folder):
+            raise ConfigError(
+                f"{option}={path} lies in the run folder {folder}, not in trainer.default_root_dir={run_dir}; "
+                f"drop {option} from the config (it defaults to a folder of the run)"
+            )
+
+
+def default_loggers(run_dir: str) -> list[Logger]:
+    """A CSV logger and a W&B logger, both writing inside ``run_dir``."""
+    return [
+        CSVLogger(save_dir=run_dir, name="csv"),
+        WandbLogger(
+            save_dir=run_dir, name=Path(run_dir).name, project=os.environ.get("WANDB_PROJECT", "lightning_clocks")
+        ),
+    ]
+
+
+#: Short names accepted on the command line, per option, and the classes they stand for.
+SHORT_NAMES: dict[str, dict[str, type]] = {
+    "data.rule": RULES,
+    "model": {"dit": DiffusionModule, "gpt": AutoregressiveModule},
+}
+
+
+def resolve_short_names(args: Sequence[str]) -> list[str]:
+    """Translate ``--data.rule=NAME`` (e.g. ``sudoku``) and ``--model=NAME`` (``dit``, ``gpt``) into class paths,
+    also after ``.help`` (``--model.help gpt``).
+
+    Class names (``Sudoku``) and class paths pass through unchanged; an unknown lower-case name is a
+    ConfigError listing the allowed names.
+    """
+    resolved = list(args)
+    for index, arg in enumerate(resolved):
+        for option, names in SHORT_NAMES.items():
+            for flag in (f"--{option}", f"--{option}.help"):
+                if arg.startswith(f"{flag}="):
+                    position, value = index, arg.split("=", 1)[1]
+                elif arg == flag and index + 1 < len(resolved):
+                    position, value = index + 1, resolved[index + 1]
+                else:
+                    continue
+                if value in names:
+                    path = f"{names[value].__module__}.{names[value].__name__}"
+                    resolved[position] = f"{flag}={path}" if position == index else path
+                elif value.islower() and "." not in value and not value.startswith(("{", "[")):
+                    raise ConfigError(f"{option}={value!r} is unknown; allowed: {sorted(names)}")
+    return resolved
+
+
+def load_weights(module: LightningModule, ckpt_path: str | os.PathLike[str]) -> int:
+    """Load the weights of ``ckpt_path`` into ``module`` (weights-only: a checkpoint can never run code) and return
+    the checkpoint's optimizer step."""
+    checkpoint = load_checkpoint(ckpt_path)
+    module.load_state_dict(checkpoint["state_dict"])
+    return int(checkpoint["global_step"])
+
+
+def check_checkpoint_matches(ckpt_path: str, model: LightningModule, data: LightningDataModule) -> None:
+    """Refuse, before anything runs, a checkpoint that cannot be loaded weights-only or was trained with another
+    model class, shape or rule."""
+    checkpoint = load_checkpoint(ckpt_path)
+    saved = checkpoint.get("hyper_parameters", {})
+    wanted = {"_class_path": f"{type(model).__module__}.{type(model).__name__}", **dict(model.hparams)}
+    for key in ("_class_path", "sequence_length", "vocab_size"):
+        if key in saved and saved[key] != wanted.get(key):
+            raise ConfigError(
+                f"ckpt_path={ckpt_path} was trained with model {key}={saved[key]!r}, but this config has "
+                f"{wanted.get(key)!r}; resume with the run's own config.yaml"
+            )
+    rule = data.rule.describe() if hasattr(data, "rule") else None
+    for key, state in checkpoint.get("callbacks", {}).items():
+        if "Clock" in key and isinstance(state, dict) and state.get("rule") not in (None, rule):
+            raise ConfigError(
+                f"ckpt_path={ckpt_path} was trained on rule {state['rule']}, but this config has rule "
+                f"{rule}; resume with the run's own config.yaml"
+            )
+
+
+def run_cli(
+    args: Sequence[str] | None = None,
+    cli_class: type[ClocksCLI] = ClocksCLI,
+    model_class: type[LightningModule] = GenerativeModule,
+    datamodule_class: type[LightningDataModule] = RuleDataModule,
+    run: bool = True,
+    **parser_kwargs: Any,
+) -> ClocksCLI:
+    """Build a clocks CLI on ``args`` and, with ``run``, run its subcommand (``args[0]``: fit or validate).
+
+    Without ``run``, ``args`` has no subcommand and the CLI only builds what a run would use
+    (``cli.model``, ``cli.datamodule``, ``cli.trainer``). W&B is offline unless ``WANDB_MODE`` says otherwise.
+    Options are never abbreviated (``--clocks.num_sample`` is an error, not ``num_samples``).
+    """
+    os.environ.setdefault("WANDB_MODE", "offline")
+    with warnings.catch_warnings():
+        # `args` stands for the command line here, so Lightning's warning about also having sys.argv is moot.
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return cli_class(
+            model_class,
+            datamodule_class,
+            subclass_mode_model=True,
+            save_config_callback=RunConfigCallback,
+            save_config_kwargs={"overwrite": True, "save_to_log_dir": False},
+            seed_everything_default=0,
+            trainer_defaults={"max_epochs": -1},
+            parser_kwargs={"allow_abbrev": False, "exit_on_error": False, **parser_kwargs},
+            args=list(args) if args is not None else None,
+            run=run,
+        )
+
+
+def fit(argv: Sequence[str]) -> int:
+    """``clocks fit``: train the configured model and measure its clocks."""
+    run_cli(["fit", *resolve_short_names(argv)], prog="clocks")
+    return 0
+
+
+def validate(argv: Sequence[str]) -> int:
+    """``clocks validate``: evaluate a checkpoint's weights once and write ``validate.json``."""
+    run_cli(["validate", *resolve_short_names(argv)], prog="clocks")
+    return 0
+
+
+# ----------------------------------------------------------------------------- a run's parts, without training
+class PartsCLI(ClocksCLI):
+    """The fit CLI up to the model, data and callbacks of one run (seeded first, as fit seeds them); no Trainer."""
+
+    def instantiate_trainer(self, **kwargs: Any) -> None:
+        """No Trainer: whoever builds the parts trains or measures them."""
+
+
+@dataclass
+class RunParts:
+    """What ``clocks fit --config FILE OVERRIDES`` would train: the model, the data (set up), the clock callback,
+    the Trainer's arguments (instantiated, callbacks included) and the resolved config."""
+
+    model: GenerativeModule
+    data: RuleDataModule
+    clock: ClockCallback
+    trainer_options: dict[str, Any]
+    config: Namespace
+
+    @property
+    def max_steps(self) -> int:
+        return int(self.config.trainer.max_steps)
+
+
+def build_run(config: str | os.PathLike[str], overrides: Sequence[str] = (), prog: str = "clocks") -> RunParts:
+    """Build the model, data and callbacks of ``clocks fit --config CONFIG OVERRIDES`` without training or writing.
+
+    ``config`` may be a run's saved ``config.yaml``: its options of ``fit`` alone (``ckpt_path``, ...) are left out.
+    """
+    settings = yaml.safe_load(Path(config).read_text())
+    if isinstance(settings, dict):
+        fit_only = set(inspect.signature(Trainer.fit).parameters) - ClocksCLI.subcommands()["fit"] - {"self"}
+        settings = {key: value for key, value in settings.items() if key not in fit_only}
+    arguments = ["--config", yaml.safe_dump(settings), *resolve_short_names(overrides), "--trainer.logger=false"]
+    cli = run_cli(arguments, PartsCLI, run=False, prog=prog)
+    cli.datamodule.setup("fit")
+    return RunParts(cli.model, cli.datamodule, cli.config_init.clocks, dict(cli.config_init.trainer), cli.config)
