@@ -15,8 +15,10 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import pickle
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from lightning_clocks.errors import RunFailure
-from lightning_clocks.results import CHECKPOINTS_FOLDER, atomic_path
+from lightning_clocks.results import CHECKPOINTS_FOLDER, CONFIG_FILE, atomic_path
 
 #: Lightning's checkpoints written on a Slurm pre-emption signal, in the run folder.
 HPC_CHECKPOINT_GLOB = "hpc_ckpt_*.ckpt"
@@ -38,6 +40,8 @@ class CheckpointError(RunFailure):
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
     """The checkpoint in ``path``, loaded weights-only (on the CPU by default); a CheckpointError for anything else."""
     path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a checkpoint (empty, truncated or another format){resume_hint(path)}")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
@@ -82,10 +86,34 @@ def newest_intact(run_dir: Path, checkpoint_dir: Path | None = None, exclude: Pa
     return max(candidates)[-1] if candidates else None
 
 
+def resolve_last(run_dir: Path, checkpoint_dir: Path | None = None) -> Path | None:
+    """What ``--ckpt_path last`` resumes: the newest intact checkpoint of the run, or None when it has none yet.
+
+    Newer files that cannot be loaded are named in a warning; a run whose every checkpoint is damaged is a
+    CheckpointError (resuming from scratch would silently redo and mix its curves)."""
+    files = run_checkpoints(run_dir, checkpoint_dir)
+    newest = newest_intact(run_dir, checkpoint_dir)
+    if newest is None:
+        if files:
+            load_checkpoint(files[-1])  # raises the CheckpointError that names the damage
+        return None
+    newer = [path for path in files if path.stat().st_mtime > newest.stat().st_mtime]
+    skipped = [path for path in newer if checkpoint_step(path) is None]
+    if skipped:
+        print(
+            f"clocks: warning: {', '.join(map(str, skipped))} cannot be loaded (damaged, or not weights-only); "
+            f"resuming from the newest intact checkpoint {newest}",
+            file=sys.stderr,
+        )
+    return newest
+
+
 def resume_hint(path: Path) -> str:
     """``; the newest intact checkpoint is X: resume with --ckpt_path X`` for the run ``path`` belongs to."""
     folder = path.parent
     run_dir = folder.parent if folder.name == CHECKPOINTS_FOLDER else folder
+    if not (run_dir / CONFIG_FILE).exists():
+        return ""  # not a run's checkpoint: there is no run to resume
     intact = newest_intact(run_dir, folder if folder.name == CHECKPOINTS_FOLDER else None, exclude=path)
     if intact is None:
         return "; no intact checkpoint of this run remains: start it again"
@@ -97,16 +125,18 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         target = Path(path)
+        # Serialized in memory first, so that a full disk surfaces as the OS's ENOSPC on a plain write (torch's
+        # zip writer reports it as an unspecific RuntimeError); our models' checkpoints are small.
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
         try:
             with atomic_path(target) as temporary:
-                torch.save(checkpoint, temporary)
+                temporary.write_bytes(buffer.getbuffer())
         except OSError as error:
-            if error.errno == errno.ENOSPC:
-                raise CheckpointError(
-                    f"the disk is full: {target} could not be written (the previous file, if any, is intact)"
-                    f"{resume_hint(target)}; free space first"
-                ) from None
-            raise
+            reason = "the disk is full" if error.errno == errno.ENOSPC else error.strerror or str(error)
+            raise CheckpointError(
+                f"{target} could not be written ({reason}); the previous file, if any, is intact{resume_hint(target)}"
+            ) from None
 
     def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> Any:
         return load_checkpoint(path, map_location if map_location is not None else "cpu")

@@ -11,11 +11,15 @@ exit status 2, before anything is written.
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import re
 import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lightning_clocks import __version__
@@ -89,6 +93,7 @@ def main(args: Sequence[str] | None = None) -> None:
     if argv[0] not in commands:
         fail(ConfigError(f"subcommand {argv[0]!r} is unknown; allowed: {list(commands)} (clocks --help)"))
     try:
+        check_config_files(argv[1:])
         status = commands[argv[0]].run(argv[1:])
     except SystemExit as stop:
         # Lightning ends a run that received SIGTERM with SIGTERMException, a SystemExit whose status is 0.
@@ -123,16 +128,104 @@ def clear_error(error: BaseException) -> BaseException | None:
     while seen is not None:
         if isinstance(seen, (ConfigError, RunFailure)):
             return seen
+        if type(seen).__name__ == "MisconfigurationException":
+            # Lightning's word for a Trainer setting it cannot use (devices, strategy, precision, ...).
+            return ConfigError(" ".join(str(seen).split()))
         if type(seen).__name__ == "ArgumentError" and type(seen).__module__.startswith(("jsonargparse", "argparse")):
-            return ConfigError(parse_error_line(str(seen)))
+            return ConfigError(reword_parse_error(str(seen)))
         seen = seen.__cause__ or seen.__context__
     return None
 
 
-def parse_error_line(message: str) -> str:
-    """jsonargparse's multi-line parse error as one line: the innermost message that names a key and a value."""
+def reword_parse_error(message: str, options: Sequence[str] | None = None) -> str:
+    """jsonargparse's multi-line parse error as one line naming the option, the value and what is allowed.
+
+    ``options`` (every option name of the parser) lets an unknown option list the close matches.
+    """
+    text = " ".join(message.split())
+    unknown = re.search(r"unrecognized arguments: (\S+)", text)
+    if unknown:
+        if not unknown.group(1).startswith("-"):
+            return f"argument {unknown.group(1)!r} is not expected; options are given as --key=value (see --help)"
+        option = unknown.group(1).split("=", 1)[0].lstrip("-")
+        close = difflib.get_close_matches(option, list(dict.fromkeys(options or [])), n=5, cutoff=0.6)
+        allowed = f"did you mean {close}?" if close else "see --help for the options"
+        return f"option --{option} is unknown; {allowed}"
+    required = re.search(r"the following arguments are required: (.*)", text)
+    if required:
+        missing = [f"--{name.strip().split('.', 1)[-1]}" for name in required.group(1).split(",")]
+        return f"missing required options {missing}: give them, or a --config file that sets them"
+    knob = re.search(r"Parser key \"([\w.]+)\".*?class_path '([\w.]+)'.*?Option '(\w+)' is not accepted", text)
+    if knob:
+        key, class_path, option = knob.groups()
+        name = class_path.rsplit(".", 1)[-1]
+        return f"{key}.{option} is not an option of {name}; allowed: {init_options(class_path)}"
+    expected = [
+        kind.replace("typing.Literal", "one of ")
+        for kind in re.findall(r"Expected a (?:<class '(?:\w+\.)*(\w+)'>|(typing\.Literal\[[^\]]*\]))", text)
+        for kind in kind
+        if kind and kind != "NoneType"
+    ]
+    value = re.search(r"(?:Got value|Given value): (.*?)(?:;|$| - )", text)
+    if expected and value:
+        # Nested keys are reported one level at a time: "data.rule" ... "layout" is data.rule.layout.
+        keys = [key for key in re.findall(r"Parser key \"([\w.]+)\"", text) if key != "init_args"]
+        key = ".".join(dict.fromkeys(keys)) if keys else "an option"
+        allowed = " or ".join(dict.fromkeys(expected))
+        return f"{key}={value.group(1).strip()!r} is invalid; allowed: {allowed}"
+    if "Unexpected config" in text or "Problems parsing config" in text:
+        return f"a --config file is not a mapping of options ({text[:160]})"
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     return "; ".join(lines) if lines else "the arguments could not be parsed"
+
+
+def init_options(class_path: str) -> list[str]:
+    """The constructor options of one of this package's classes (rules, modules), for an error message.
+
+    Only classes already imported under this package are looked up; a name from the command line is never
+    imported."""
+    module_name, _, class_name = class_path.rpartition(".")
+    module = sys.modules.get(module_name)
+    if not module_name.startswith("lightning_clocks") or module is None or not hasattr(module, class_name):
+        return []
+    names: list[str] = []
+    # A class that passes **kwargs on to its base takes the base's options too.
+    for cls in getattr(module, class_name).__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        names += [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"]
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return list(dict.fromkeys(names))
+
+
+def check_config_files(argv: Sequence[str]) -> None:
+    """Refuse, naming the file, a ``--config`` file that is missing, not YAML, empty or not a mapping of options."""
+    import yaml
+
+    for index, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            name = arg.split("=", 1)[1]
+        elif arg == "--config" and index + 1 < len(argv):
+            name = argv[index + 1]
+        else:
+            continue
+        path = Path(name)
+        if not path.is_file():
+            raise ConfigError(f"--config {name} does not exist or is not a file")
+        try:
+            content = yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            place = getattr(error, "problem_mark", None)
+            where = f" at line {place.line + 1}" if place is not None else ""
+            raise ConfigError(f"--config {name} is not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+        if content is None:
+            raise ConfigError(f"--config {name} is empty; allowed: a YAML mapping of options (key: value)")
+        if not isinstance(content, dict):
+            raise ConfigError(
+                f"--config {name} holds a {type(content).__name__}; allowed: a YAML mapping of options (key: value)"
+            )
 
 
 # ----------------------------------------------------------------------------- shared parsing
@@ -153,7 +246,8 @@ def parse_arguments(parser: ArgumentParser, argv: Sequence[str]) -> Namespace:
     try:
         return parser.parse_args(list(argv))
     except ArgumentError as error:
-        raise ConfigError(f"{parser.prog}: {parse_error_line(str(error))}") from None
+        options = [option.lstrip("-") for action in parser._actions for option in action.option_strings]
+        raise ConfigError(f"{parser.prog}: {reword_parse_error(str(error), options)}") from None
 
 
 def split_passthrough(argv: Sequence[str]) -> tuple[list[str], list[str]]:

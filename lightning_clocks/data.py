@@ -10,13 +10,14 @@ as an uninterrupted one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from lightning_clocks.errors import ConfigError, require_positive
+from lightning_clocks.errors import ConfigError, require_non_negative, require_positive
 from lightning_clocks.rows import pack_rows
 from lightning_clocks.rules import Rule
 from lightning_clocks.seeds import derive_seed
@@ -60,6 +61,11 @@ class StepBatches(IterableDataset):
             step += 1
 
 
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes (what an absurd batch size is measured against)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 class RuleDataModule(L.LightningDataModule):
     """Training and control sets of one rule, and the stream of training batches."""
 
@@ -79,7 +85,20 @@ class RuleDataModule(L.LightningDataModule):
         require_positive("data.batch_size", batch_size)
         n_control = n_train if n_control is None else n_control
         require_positive("data.n_control", n_control)
+        require_non_negative("data.seed", seed)
+        batch_bytes = batch_size * rule.length * torch.empty(0, dtype=torch.long).element_size()
+        if batch_bytes > memory_bytes() // 4:
+            raise ConfigError(
+                f"data.batch_size={batch_size} is too large: one batch of {rule.length}-token sequences alone takes "
+                f"{batch_bytes / 2**30:.1f} GiB of this machine's {memory_bytes() / 2**30:.0f} GiB; allowed: "
+                f"batch_size <= {memory_bytes() // 4 // (rule.length * 8)}"
+            )
         valid_count = rule.valid_count
+        if valid_count is not None and valid_count >= rule.vocab_size**rule.length:
+            raise ConfigError(
+                f"data.rule={rule.name!r} with these options is degenerate: all {valid_count} sequences of length "
+                f"{rule.length} are valid, so validity is 1 from the first step; allowed: a rule some sequences break"
+            )
         if valid_count is not None and n_train + n_control > valid_count:
             raise ConfigError(
                 f"data.n_train={n_train} plus data.n_control={n_control} exceeds the {valid_count} valid "

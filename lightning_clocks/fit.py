@@ -18,20 +18,23 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
-from jsonargparse import Namespace
+from jsonargparse import ArgumentError, Namespace
 from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.fabric.plugins import CheckpointIO
+from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.strategies import StrategyRegistry
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_clocks.callbacks import ClockCallback
 from lightning_clocks.callbacks.interrupt import InterruptCheckpoint
-from lightning_clocks.checkpoints import AtomicCheckpointIO, load_checkpoint, newest_intact
+from lightning_clocks.checkpoints import AtomicCheckpointIO, CheckpointError, load_checkpoint, resolve_last
+from lightning_clocks.cli import reword_parse_error
 from lightning_clocks.data import RuleDataModule
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.modules import AutoregressiveModule, DiffusionModule, GenerativeModule
@@ -39,8 +42,14 @@ from lightning_clocks.results import CHECKPOINTS_FOLDER, CONFIG_FILE, CURVES_FIL
 from lightning_clocks.rules import RULES
 from lightning_clocks.run_lock import run_lock
 
-#: Checkpointing defaults of every clocks CLI: ``last.ckpt`` always, and a checkpoint every 1,000 steps.
-CHECKPOINT_DEFAULTS = {"checkpoint.save_last": True, "checkpoint.every_n_train_steps": 1000}
+#: Checkpointing defaults of every clocks CLI: ``last.ckpt`` always, and a checkpoint every 1,000 steps. A run
+#: folder belongs to one run (it is locked while trained), so files are replaced, never versioned
+#: (``last-v1.ckpt``): a moved or shared run folder resumes into its own ``last.ckpt``.
+CHECKPOINT_DEFAULTS = {
+    "checkpoint.save_last": True,
+    "checkpoint.every_n_train_steps": 1000,
+    "checkpoint.enable_version_counter": False,
+}
 
 
 class RunConfigCallback(SaveConfigCallback):
@@ -58,11 +67,13 @@ class RunConfigCallback(SaveConfigCallback):
 class ClocksCLI(LightningCLI):
     """LightningCLI with a clock callback, checkpointing and loggers wired to one run folder.
 
-    Subclasses (the pair task's) change :attr:`clock_class` and :meth:`link_model_arguments`.
+    Subclasses (the pair task's) change :attr:`clock_class` and :attr:`linked_model_keys`.
     """
 
     #: The clock callback, configured under ``clocks``.
     clock_class: type[Callback] = ClockCallback
+    #: The model's arguments set from the data (model key: data attribute); never given by the user.
+    linked_model_keys: ClassVar[dict[str, str]] = {"sequence_length": "sequence_length", "vocab_size": "vocab_size"}
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -77,12 +88,15 @@ class ClocksCLI(LightningCLI):
         parser.add_lightning_class_args(self.clock_class, "clocks")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(CHECKPOINT_DEFAULTS)
-        self.link_model_arguments(parser)
+        for model_key, data_key in self.linked_model_keys.items():
+            parser.link_arguments(f"data.{data_key}", f"model.init_args.{model_key}", apply_on="instantiate")
 
-    def link_model_arguments(self, parser: LightningArgumentParser) -> None:
-        """Link the data's shape to the model: ``sequence_length`` and ``vocab_size`` come from the rule."""
-        parser.link_arguments("data.sequence_length", "model.init_args.sequence_length", apply_on="instantiate")
-        parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, rewording jsonargparse's errors into one line that lists the allowed options."""
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as error:
+            raise ConfigError(reword_parse_error(str(error), option_names(parser))) from None
 
     def _parse_ckpt_path(self) -> None:
         """Keep the config authoritative: Lightning would silently replace the model with the checkpoint's.
@@ -90,11 +104,45 @@ class ClocksCLI(LightningCLI):
         A checkpoint that does not match the config is refused by :func:`check_checkpoint_matches` instead.
         """
 
+    def instantiate_classes(self) -> None:
+        """Build the run's objects, then refuse every impossible setting before anything is written."""
+        super().instantiate_classes()
+        if self.subcommand is not None:
+            self.check_run(self.config[self.subcommand])
+
+    def check_run(self, config: Namespace) -> None:
+        """Refuse, before the run folder is touched: model keys that the data sets, an impossible evaluation
+        schedule or near-copy distance, and a checkpoint that is unreadable or belongs to another run."""
+        defaults = inspect.signature(type(self.model)).parameters
+        for model_key, data_key in self.linked_model_keys.items():
+            given, linked = config.model.init_args.get(model_key), getattr(self.datamodule, data_key)
+            default = defaults[model_key].default if model_key in defaults else None
+            if given not in (default, linked):
+                raise ConfigError(
+                    f"model.{model_key}={given!r} cannot be set: it is linked from the data (here {linked}); "
+                    f"allowed: leave it out and set it on the data (data.{data_key} or the rule's options)"
+                )
+        clock = next(cb for cb in self.trainer.callbacks if isinstance(cb, self.clock_class))
+        if self.subcommand == "fit":
+            clock.resolve_schedule(self.trainer.max_steps)
+        clock.check_data(self.datamodule)
+        if self.subcommand == "validate" and config.ckpt_path is None:
+            raise ConfigError("ckpt_path is required by validate: give a checkpoint file, or 'last'")
+        self._check_checkpoint(config.ckpt_path)
+
     def before_instantiate_classes(self) -> None:
         """Make the run folder explicit; the paths derived from it are set on the instances, not in the config, so a
         saved ``config.yaml`` rerun with another ``--trainer.default_root_dir`` writes nothing into this run."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         config.trainer.default_root_dir = config.trainer.default_root_dir or "runs/default"
+        max_steps = config.trainer.max_steps
+        if max_steps is not None and max_steps != -1 and max_steps < 1:
+            raise ConfigError(f"trainer.max_steps={max_steps} is invalid; allowed: -1 (no limit) or an integer >= 1")
+        check_accelerator(config.trainer.accelerator)
+        strategy = config.trainer.strategy
+        strategies = ["auto", *StrategyRegistry.available_strategies()]
+        if isinstance(strategy, str) and strategy not in strategies:
+            raise ConfigError(f"trainer.strategy={strategy!r} is unknown; allowed: {strategies}")
         run_dir = Path(config.trainer.default_root_dir)
         refuse_foreign_path("checkpoint.dirpath", config.checkpoint.dirpath, run_dir)
         for logger in config.trainer.logger if isinstance(config.trainer.logger, list) else [config.trainer.logger]:
@@ -128,21 +176,13 @@ class ClocksCLI(LightningCLI):
             super()._run_subcommand(subcommand)
 
     def before_fit(self) -> None:
-        """Refuse impossible schedules, overwriting a run and foreign checkpoints, before anything is written."""
-        clock = next(cb for cb in self.trainer.callbacks if isinstance(cb, self.clock_class))
-        clock.resolve_schedule(self.trainer.max_steps)
+        """Refuse overwriting a finished or started run (checked under the run's lock)."""
         curves = Path(self.trainer.default_root_dir) / CURVES_FILE
-        ckpt_path = self.config[self.subcommand].ckpt_path
-        if curves.exists() and ckpt_path is None:
+        if curves.exists() and self.config[self.subcommand].ckpt_path is None:
             raise ConfigError(
                 f"trainer.default_root_dir={self.trainer.default_root_dir} already holds a run ({curves}); "
                 "choose another --trainer.default_root_dir, or resume it with --ckpt_path last"
             )
-        self._check_checkpoint(ckpt_path)
-
-    def before_validate(self) -> None:
-        """Refuse a missing or foreign checkpoint before evaluating it."""
-        self._check_checkpoint(self.config[self.subcommand].ckpt_path)
 
     def _check_checkpoint(self, ckpt_path: str | None) -> None:
         """Resolve ``last`` to the newest intact checkpoint of the run (Lightning's pre-emption ``hpc_ckpt_*``
@@ -151,15 +191,40 @@ class ClocksCLI(LightningCLI):
             return
         if ckpt_path == "last":
             checkpointing = next(cb for cb in self.trainer.callbacks if isinstance(cb, ModelCheckpoint))
-            newest = newest_intact(Path(self.trainer.default_root_dir), Path(checkpointing.dirpath))
+            newest = resolve_last(Path(self.trainer.default_root_dir), Path(checkpointing.dirpath))
             if newest is None:
-                # Lightning starts from scratch (with a warning): what a pre-empted job's first start needs.
-                return
+                return  # no checkpoint yet: Lightning starts from scratch, as a pre-empted job's first start needs
             ckpt_path = str(newest)
             self.config_init[self.subcommand].ckpt_path = ckpt_path
         elif not Path(ckpt_path).is_file():
             raise ConfigError(f"ckpt_path={ckpt_path} does not exist; give a checkpoint file, or 'last'")
-        check_checkpoint_matches(ckpt_path, self.model, self.datamodule)
+        try:
+            check_checkpoint_matches(ckpt_path, self.model, self.datamodule)
+        except CheckpointError as error:
+            raise ConfigError(f"ckpt_path={ckpt_path}: {error}") from None
+
+
+def check_accelerator(accelerator: Any) -> None:
+    """Refuse an accelerator that Lightning knows but this machine lacks (a named one only; objects pass)."""
+    if not isinstance(accelerator, str) or accelerator == "auto":
+        return
+    registry = AcceleratorRegistry
+    if accelerator in registry and not registry[accelerator]["accelerator"].is_available():
+        available = [name for name in registry.available_accelerators() if registry[name]["accelerator"].is_available()]
+        raise ConfigError(
+            f"trainer.accelerator={accelerator!r} is not available on this machine; allowed: {['auto', *available]}"
+        )
+
+
+def option_names(parser: LightningArgumentParser) -> list[str]:
+    """Every option name of ``parser`` and of its subcommands' parsers (``clocks.num_samples``, ...)."""
+    names = []
+    for action in parser._actions:  # jsonargparse keeps argparse's action list
+        names += [option.lstrip("-") for option in action.option_strings if option.startswith("--")]
+        for subparser in (getattr(action, "choices", None) or {}).values():
+            if isinstance(subparser, LightningArgumentParser):
+                names += option_names(subparser)
+    return names
 
 
 def refuse_foreign_path(option: str, path: str | None, run_dir: Path) -> None:
@@ -276,6 +341,8 @@ def run_cli(
             seed_everything_default=0,
             trainer_defaults={"max_epochs": -1},
             parser_kwargs={"allow_abbrev": False, "exit_on_error": False, **parser_kwargs},
+            # The module owns its optimizer and schedule (recorded in clocks.json): no --optimizer/--lr_scheduler.
+            auto_configure_optimizers=False,
             args=list(args) if args is not None else None,
             run=run,
         )

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +82,7 @@ def acquire(run_dir: Path) -> Path:
             if not lock or not is_stale(lock):
                 raise RunInUse(f"trainer.default_root_dir={run_dir} is in use: {describe(lock)} holds {path}; wait "
                                "for it, or remove the file if that process is surely gone") from None
+            print(f"clocks: warning: taking over the stale lock {path} of {describe(lock)}", file=sys.stderr)
             # Rename the stale lock away: of several processes taking it over, exactly one rename succeeds.
             moved = path.with_name(f"{LOCK_FILE}.stale.{os.getpid()}")
             with contextlib.suppress(FileNotFoundError):

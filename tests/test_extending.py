@@ -84,11 +84,11 @@ def test_a_rule_added_by_the_recipe_trains_through_the_command(
                 "--data.rule.length=15",
                 "--data.rule.group_size=3",
                 "--data.n_train=4",
-                "--trainer.max_steps=150",
+                "--trainer.max_steps=300",
                 "--trainer.logger=false",
                 "--trainer.enable_progress_bar=false",
                 "--clocks.num_samples=128",
-                "--clocks.eval_steps=[10,150]",
+                "--clocks.eval_steps=[10,300]",
                 "--model.lr=0.01",
                 f"--trainer.default_root_dir={run_dir}",
             ]

@@ -63,6 +63,9 @@ class CurveClockCallback(ScheduledCallback):
         self.smoothing = smoothing
 
     @abstractmethod
+    def check_data(self, data: Any) -> None:
+        """Raise a ConfigError for a setting that cannot work with ``data`` (checked before the run starts)."""
+
     def evaluate(self, module: Any, data: Any, world_size: int = 1, rank: int = 0) -> dict[str, float]:
         """One curve row (without ``step``) for ``module``'s current weights (rank ``rank``'s share of the work)."""
 
@@ -181,6 +184,15 @@ class ClockCallback(CurveClockCallback):
         self._metrics: torch.nn.Module | None = None
         self.checkpoint_step: int | None = None
         self.rule_description: dict[str, object] | None = None
+
+    def check_data(self, data: RuleDataModule) -> None:
+        """The near-copy distance is a Hamming distance between sequences of the rule's length L: 0..L."""
+        length = data.rule.length
+        if isinstance(self.near_copy_distance, bool) or not 0 <= self.near_copy_distance <= length:
+            raise ConfigError(
+                f"clocks.near_copy_distance={self.near_copy_distance!r} is invalid; allowed: an integer from 0 to "
+                f"the sequence length {length}"
+            )
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if not isinstance(pl_module, GenerativeModule):

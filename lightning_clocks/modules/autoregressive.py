@@ -47,6 +47,8 @@ class AutoregressiveModule(GenerativeModule):
             require_positive(option, value)
         if n_embd % n_head:
             raise ConfigError(f"model.n_embd={n_embd} must be divisible by model.n_head={n_head}")
+        if not 0 <= dropout < 1:
+            raise ConfigError(f"model.dropout={dropout} is invalid; allowed: a rate in [0, 1)")
         if not temperature > 0:
             raise ConfigError(f"model.temperature={temperature} is invalid: it must be > 0")
         self.temperature = temperature

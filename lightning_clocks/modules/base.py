@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
-from lightning_clocks.errors import ConfigError, NonFiniteLossError, require_positive
+from lightning_clocks.errors import ConfigError, NonFiniteLossError, require_non_negative, require_positive
 from lightning_clocks.modules.loss_logging import LossLoggingModule
 
 if TYPE_CHECKING:
@@ -68,6 +68,9 @@ class GenerativeModule(LossLoggingModule):
             raise ConfigError(f"model.lr={lr} is invalid: the learning rate must be a positive number")
         if warmup_steps < 0:
             raise ConfigError(f"model.warmup_steps={warmup_steps} is invalid: it must be >= 0")
+        require_non_negative("model.weight_decay", weight_decay)
+        if len(betas) != 2 or not all(0 <= beta < 1 for beta in betas):
+            raise ConfigError(f"model.betas={list(betas)} is invalid; allowed: two numbers in [0, 1)")
         if compile_mode is not None and compile_mode not in COMPILE_MODES:
             allowed = ["null (eager)", *COMPILE_MODES]
             raise ConfigError(f"model.compile_mode={compile_mode!r} is unknown; allowed: {allowed}")

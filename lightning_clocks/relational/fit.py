@@ -13,8 +13,7 @@ always fits. ``model.num_items`` is linked from ``data.num_items``: set it on th
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from lightning.pytorch.cli import LightningArgumentParser
+from typing import ClassVar
 
 from lightning_clocks.fit import ClocksCLI, run_cli
 from lightning_clocks.relational.callback import PairClockCallback
@@ -32,8 +31,7 @@ class PairClocksCLI(ClocksCLI):
         """Only ``fit`` (``clocks ti-fit`` always fits)."""
         return {"fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"}}
 
-    def link_model_arguments(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments("data.num_items", "model.init_args.num_items", apply_on="instantiate")
+    linked_model_keys: ClassVar[dict[str, str]] = {"num_items": "num_items"}
 
 
 def fit_pairs(argv: Sequence[str]) -> PairClocksCLI:
