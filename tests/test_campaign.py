@@ -1,15 +1,18 @@
 """Campaign features of ``clocks fit``: one W&B run per run folder across resumes, the W&B options, the progress
-bar over steps and the closing line."""
+bar over steps and the closing line; and what the package ships (license, types, citation, image)."""
 
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import REPO
 from conftest import run_clocks as clocks
 
+from lightning_clocks import __version__
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.loggers import WandbOptions, default_loggers, keep_wandb_id, read_wandb_id
 
@@ -99,3 +102,14 @@ def test_wandb_options_on_the_command_line() -> None:
     assert "project: campaign" in result.stdout and "mode: offline" in result.stdout
     bad = clocks("fit", *TINY, "--wandb.mode=cloud")
     assert bad.returncode == 2 and "wandb.mode='cloud' is unknown" in bad.stderr
+
+
+def test_the_package_ships_its_license_types_citation_and_a_non_root_image() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert project["project"]["license"] == {"text": "MIT"}
+    assert (REPO / "LICENSE").read_text().startswith("MIT License")
+    assert project["tool"]["setuptools"]["package-data"]["lightning_clocks"] == ["py.typed"]
+    assert (REPO / "lightning_clocks" / "py.typed").exists()
+    assert yaml.safe_load((REPO / "CITATION.cff").read_text())["version"] == __version__
+    dockerfile = (REPO / "docker" / "Dockerfile").read_text()
+    assert "\nUSER clocks\n" in dockerfile and '".[plots,lm]"' in dockerfile and "cuda12.8" in dockerfile
