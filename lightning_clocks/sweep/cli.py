@@ -14,7 +14,11 @@ config through ``clocks fit``.
 
 The sweep folder holds ``sweep.json`` (what was asked: base config, grid, seeds, fit arguments, runs)
 and ``sweep.csv`` (one row per run: swept values, seed, clocks, final metrics, status), rewritten
-atomically whenever a run ends. This module does not import Lightning.
+atomically whenever a run ends, when ``k/N done`` and the time left are printed. ``--shard=i/n`` runs every
+n-th run on this machine (several machines share one sweep folder; each run's lock keeps them apart), and
+``--status`` prints the runs' statuses (:mod:`~lightning_clocks.sweep.status`) without launching anything.
+Options of the other runner (``--jobs`` with ``--slurm``, ``--runs_per_task`` without) are refused, never
+ignored. This module does not import Lightning.
 """
 
 from __future__ import annotations
