@@ -341,6 +341,8 @@ def test_a_preempted_task_lets_every_run_save_then_requeues_itself(tmp_path: Pat
         (["--runs_per_task=2"], "runs_per_task=2 only applies with slurm=true"),
         (["--max_concurrent=2"], "max_concurrent=2 only applies with slurm=true"),
         (["--slurm=true", "--max_concurrent=0"], "max_concurrent=0 is invalid"),
+        (["--slurm=true", "--runs_per_task=0"], "runs_per_task=0 is invalid"),
+        (["--slurm=true", "--signal_seconds=-5"], "signal_seconds=-5 is invalid"),
         (["--slurm=true", "--name=a\nb"], "name='a\\nb' contains a line break"),
         (["--slurm=true", '--sbatch_options=["--time=1:00\\n#SBATCH --x"]'], "sbatch_options='--time=1:00\\n#SBATCH"),
         (["--slurm=true", '--setup=["module load x\\ny"]'], "setup='module load x\\ny' contains a line break"),

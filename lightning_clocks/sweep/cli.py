@@ -196,7 +196,7 @@ def sweep(
         raise ConfigError(f"base_config={base_config} is not a file; give the clocks fit config of every run")
     shard_index, shard_count = parse_shard(shard)
     sweep_name = name or out.name
-    check_slurm_options(sweep_name, sbatch_options or [], setup or [], runs_per_task or 1, max_concurrent)
+    check_slurm_options(sweep_name, sbatch_options or [], setup or [], runs_per_task, max_concurrent, signal_seconds)
     jobs = 1 if slurm or status else local_jobs(jobs, runs_per_gpu, visible_gpus())
     config = str(Path(base_config).resolve())
     checked_grid, checked_seeds = check_grid(grid or {}), check_seeds(seeds)
@@ -221,7 +221,7 @@ def sweep(
     write_table(out, runs)
     if slurm:
         script = out / SBATCH_FILE
-        per_task = runs_per_task or 1
+        per_task = 1 if runs_per_task is None else runs_per_task
         text = sbatch_script(
             out,
             runs,
@@ -232,7 +232,7 @@ def sweep(
             max_concurrent,
             setup or [],
             devices,
-            signal_seconds or 90,
+            90 if signal_seconds is None else signal_seconds,
         )
         atomic_write_text(script, text)
         tasks = len(array_tasks(runs, per_task))

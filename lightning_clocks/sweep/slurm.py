@@ -43,10 +43,15 @@ def check_line(option: str, value: str) -> None:
 
 
 def check_slurm_options(
-    name: str, options: Sequence[str], setup: Sequence[str], runs_per_task: int, max_concurrent: int | None
+    name: str,
+    options: Sequence[str],
+    setup: Sequence[str],
+    runs_per_task: int | None,
+    max_concurrent: int | None,
+    signal_seconds: int | None,
 ) -> None:
-    """A ConfigError for Slurm settings the script cannot hold: line breaks, non-positive counts, options that are
-    not ``--`` options."""
+    """A ConfigError for Slurm settings the script cannot hold: line breaks, non-positive counts (None: the default),
+    options that are not ``--`` options."""
     check_line("name", name)
     for option in options:
         check_line("sbatch_options", option)
@@ -54,7 +59,8 @@ def check_slurm_options(
             raise ConfigError(f"sbatch_options contains {option!r}; allowed: sbatch options such as --gres=gpu:1")
     for line in setup:
         check_line("setup", line)
-    for option, value in (("runs_per_task", runs_per_task), ("max_concurrent", max_concurrent)):
+    counts = (("runs_per_task", runs_per_task), ("max_concurrent", max_concurrent), ("signal_seconds", signal_seconds))
+    for option, value in counts:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"{option}={value!r} is invalid: it must be a positive integer")
 
