@@ -16,8 +16,11 @@ def clock_text(value: object) -> str:
     return "never" if value is None else f"{float(value):.0f}"
 
 
-def closing_line(run_dir: Path) -> str:
-    """``clocks fit``'s last line: tau_rule, tau_mem, the innovation window and the run folder."""
+def closing_line(run_dir: Path) -> str | None:
+    """``clocks fit``'s last line: tau_rule, tau_mem, the innovation window and the run folder; None for a run that
+    measured nothing (no ``clocks.json``)."""
+    if not (run_dir / CLOCKS_FILE).exists():
+        return None
     summary = read_json(run_dir / CLOCKS_FILE)
     width = summary.get("window_log10")
     if not summary.get("window_open"):

@@ -1,7 +1,7 @@
 """``clocks fit`` and ``clocks validate``: a LightningCLI whose run folder holds everything of one run.
 
 ``trainer.default_root_dir`` is the run folder. Unless the config names loggers, the CLI attaches a
-CSV logger and a W&B logger (offline unless ``WANDB_MODE`` says otherwise) writing there;
+CSV logger and, for ``fit``, the run folder's one W&B run (:mod:`lightning_clocks.loggers`) writing there;
 checkpoints go to ``<run folder>/checkpoints`` unless ``checkpoint.dirpath`` is set. The model's
 ``sequence_length`` and ``vocab_size`` are linked from the data's rule: set them on the rule
 (``--data.rule.length``), never on the model. :func:`build_run` builds what a config would train
@@ -38,14 +38,7 @@ from lightning_clocks.errors import ConfigError
 from lightning_clocks.feedback import closing_line
 from lightning_clocks.loggers import WandbOptions, default_loggers, run_tags
 from lightning_clocks.modules import AutoregressiveModule, DiffusionModule, GenerativeModule
-from lightning_clocks.results import (
-    CHECKPOINTS_FOLDER,
-    CLOCKS_FILE,
-    CONFIG_FILE,
-    CURVES_FILE,
-    atomic_write_text,
-    is_run_folder,
-)
+from lightning_clocks.results import CHECKPOINTS_FOLDER, CONFIG_FILE, CURVES_FILE, atomic_write_text, is_run_folder
 from lightning_clocks.rules import RULES
 from lightning_clocks.run_lock import run_lock
 
@@ -161,9 +154,9 @@ class ClocksCLI(LightningCLI):
 
     def after_fit(self) -> None:
         """End with one line: the clocks, the window and the run folder (rank 0, when the run measured any)."""
-        run_dir = Path(self.trainer.default_root_dir)
-        if self.trainer.is_global_zero and (run_dir / CLOCKS_FILE).exists():
-            print(closing_line(run_dir), flush=True)
+        line = closing_line(Path(self.trainer.default_root_dir)) if self.trainer.is_global_zero else None
+        if line is not None:
+            print(line, flush=True)
 
     def before_validate(self) -> None:
         """Refuse a missing or foreign checkpoint before evaluating it."""

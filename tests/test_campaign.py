@@ -12,9 +12,11 @@ import yaml
 from conftest import REPO
 from conftest import run_clocks as clocks
 
-from lightning_clocks import __version__
+from lightning_clocks import __version__, feedback
 from lightning_clocks.errors import ConfigError
+from lightning_clocks.feedback import closing_line
 from lightning_clocks.loggers import WandbOptions, default_loggers, keep_wandb_id, read_wandb_id
+from lightning_clocks.results import write_json
 
 TINY = [
     "--config",
@@ -113,3 +115,25 @@ def test_the_package_ships_its_license_types_citation_and_a_non_root_image() -> 
     assert yaml.safe_load((REPO / "CITATION.cff").read_text())["version"] == __version__
     dockerfile = (REPO / "docker" / "Dockerfile").read_text()
     assert "\nUSER clocks\n" in dockerfile and '".[plots,lm]"' in dockerfile and "cuda12.8" in dockerfile
+
+
+def test_the_closing_line_words_every_kind_of_window(tmp_path: Path) -> None:
+    assert closing_line(tmp_path) is None  # nothing measured
+    summary = {"tau_rule": 87.2, "tau_mem": 540.0, "window_open": True, "window_log10": 0.792, "steps_trained": 2000}
+    write_json(tmp_path / "clocks.json", summary)
+    assert closing_line(tmp_path) == (
+        f"[clocks] tau_rule=87 tau_mem=540 window=open, 0.79 decades after 2000 steps; run folder: {tmp_path.resolve()}"
+    )
+    write_json(tmp_path / "clocks.json", {**summary, "tau_mem": None, "window_log10": None})
+    assert "tau_mem=never window=open (tau_mem not reached)" in closing_line(tmp_path)
+    write_json(tmp_path / "clocks.json", {**summary, "tau_rule": None, "window_open": False})
+    assert "tau_rule=never tau_mem=540 window=closed" in closing_line(tmp_path)
+
+
+def test_sweep_progress_counts_runs_and_estimates_the_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([100.0, 160.0, 220.0])
+    monkeypatch.setattr(feedback.time, "monotonic", lambda: next(clock))
+    progress = feedback.SweepProgress(3)
+    assert progress.run_ended() == "[sweep] 1/3 done after 1m00s, ETA 2m00s"
+    assert progress.run_ended() == "[sweep] 2/3 done after 2m00s, ETA 1m00s"
+    assert feedback.duration_text(3725) == "1h02m" and feedback.duration_text(12) == "12s"
