@@ -2,7 +2,8 @@
 
 The W&B run's id is stored in ``<run folder>/wandb_id``, written once (atomically, rank 0) when the run first
 starts; every later start of the same folder (``--ckpt_path last``, a requeued Slurm task) reads it and
-continues that W&B run (``resume="allow"``) instead of opening a new one. Runs are tagged with the rule, its
+continues that W&B run (``resume="allow"``) instead of opening a new one (offline, each start writes its own
+``offline-run-*-<id>`` folder with that id). Runs are tagged with the rule, its
 complexity, the model family and N, and have ``job_type="fit"``. ``clocks validate`` logs to CSV only: it
 measures a checkpoint once, prints the metrics and writes ``validate.json``, and a W&B run of its own would
 appear beside the training runs under the same name. The ``wandb`` option group (``--wandb.project``,
