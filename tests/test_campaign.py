@@ -137,3 +137,33 @@ def test_sweep_progress_counts_runs_and_estimates_the_time_left(monkeypatch: pyt
     assert progress.run_ended() == "[sweep] 1/3 done after 1m00s, ETA 2m00s"
     assert progress.run_ended() == "[sweep] 2/3 done after 2m00s, ETA 1m00s"
     assert feedback.duration_text(3725) == "1h02m" and feedback.duration_text(12) == "12s"
+
+
+def test_every_clocks_key_gets_its_own_step_metric_and_the_summary_its_clocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lightning.pytorch.loggers import WandbLogger
+
+    from lightning_clocks.callbacks import ClockCallback
+    from lightning_clocks.callbacks.clock import clocks_to_wandb_summary
+    from lightning_clocks.clocks import measure_clocks
+
+    class FakeRun:
+        def __init__(self) -> None:
+            self.defined: list[tuple[str, str | None]] = []
+            self.summary: dict[str, object] = {}
+
+        def define_metric(self, name: str, step_metric: str | None = None) -> None:
+            self.defined.append((name, step_metric))
+
+    run = FakeRun()
+    monkeypatch.setattr(WandbLogger, "experiment", property(lambda self: run))
+    logger = WandbLogger(mode="disabled")
+    ClockCallback()._define_wandb_metrics(logger, {"clocks/step": 10, "clocks/validity": 0.5, "clocks/copy_rate": 0})
+    assert run.defined == [
+        ("clocks/step", None),
+        ("clocks/validity", "clocks/step"),
+        ("clocks/copy_rate", "clocks/step"),
+    ]
+    assert not any("*" in name for name, _ in run.defined)  # no glob to compete with Lightning's "*"
+    curves = {"step": [10, 100], "validity": [0.1, 0.9], "mem_excess": [0.0, 0.0]}
+    clocks_to_wandb_summary(logger, measure_clocks(curves))
+    assert run.summary["clocks/tau_rule"] == pytest.approx(10**1.5) and run.summary["clocks/tau_mem"] is None
