@@ -1,7 +1,7 @@
 """``clocks fit`` and ``clocks validate``: a LightningCLI whose run folder holds everything of one run.
 
 ``trainer.default_root_dir`` is the run folder. Unless the config names loggers, the CLI attaches a
-CSV logger and a W&B logger (offline unless ``WANDB_MODE`` says otherwise) writing there;
+CSV logger and, for ``fit``, the run folder's one W&B run (:mod:`lightning_clocks.loggers`) writing there;
 checkpoints go to ``<run folder>/checkpoints`` unless ``checkpoint.dirpath`` is set. The model's
 ``sequence_length`` and ``vocab_size`` are linked from the data's rule: set them on the rule
 (``--data.rule.length``), never on the model. :func:`build_run` builds what a config would train
@@ -25,18 +25,21 @@ from jsonargparse import ArgumentError, Namespace
 from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.accelerators import AcceleratorRegistry
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.strategies import StrategyRegistry
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_clocks.callbacks import ClockCallback
 from lightning_clocks.callbacks.interrupt import InterruptCheckpoint
+from lightning_clocks.callbacks.progress import StepProgressBar
 from lightning_clocks.checkpoints import AtomicCheckpointIO, CheckpointError, load_checkpoint, resolve_last
 from lightning_clocks.cli import reword_parse_error
 from lightning_clocks.data import RuleDataModule
 from lightning_clocks.errors import ConfigError
+from lightning_clocks.feedback import closing_line
+from lightning_clocks.loggers import WandbOptions, default_loggers, run_tags
 from lightning_clocks.modules import AutoregressiveModule, DiffusionModule, GenerativeModule
 from lightning_clocks.results import CHECKPOINTS_FOLDER, CONFIG_FILE, CURVES_FILE, atomic_write_text, is_run_folder
 from lightning_clocks.rules import RULES
@@ -88,6 +91,7 @@ class ClocksCLI(LightningCLI):
         parser.add_lightning_class_args(self.clock_class, "clocks")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(CHECKPOINT_DEFAULTS)
+        parser.add_class_arguments(WandbOptions, "wandb")
         for model_key, data_key in self.linked_model_keys.items():
             parser.link_arguments(f"data.{data_key}", f"model.init_args.{model_key}", apply_on="instantiate")
 
@@ -150,11 +154,19 @@ class ClocksCLI(LightningCLI):
             refuse_foreign_path("trainer.logger save_dir", save_dir, run_dir)
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
-        """The Trainer with the run folder's defaults: checkpoints in ``<run>/checkpoints``, the default loggers,
-        atomic weights-only checkpoint input/output, and a clean stop on Ctrl+C or SIGTERM."""
+        """The Trainer with the run folder's defaults: checkpoints in ``<run>/checkpoints``, the default loggers
+        (:mod:`lightning_clocks.loggers`), a progress bar over steps, atomic weights-only checkpoint input/output,
+        and a clean stop on Ctrl+C or SIGTERM."""
         run_dir = config["default_root_dir"]
         if config.get("logger") in (None, True):
-            config["logger"] = default_loggers(run_dir)
+            wandb_options = self._get(self.config_init, "wandb")
+            tags = run_tags(self.model, self.datamodule)
+            config["logger"], logger_callbacks = default_loggers(run_dir, self.subcommand, wandb_options, tags)
+            callbacks = [*callbacks, *logger_callbacks]
+        if config.get("enable_progress_bar") is not False and not any(
+            isinstance(callback, ProgressBar) for callback in [*callbacks, *(config.get("callbacks") or [])]
+        ):
+            callbacks = [*callbacks, StepProgressBar()]
         plugins = config.get("plugins") or []
         plugins = list(plugins) if isinstance(plugins, list) else [plugins]
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
@@ -183,6 +195,12 @@ class ClocksCLI(LightningCLI):
                 f"trainer.default_root_dir={self.trainer.default_root_dir} already holds a run ({curves}); "
                 "choose another --trainer.default_root_dir, or resume it with --ckpt_path last"
             )
+
+    def after_fit(self) -> None:
+        """End with one line: the clocks, the window and the run folder (rank 0, when the run measured any)."""
+        line = closing_line(Path(self.trainer.default_root_dir)) if self.trainer.is_global_zero else None
+        if line is not None:
+            print(line, flush=True)
 
     def _check_checkpoint(self, ckpt_path: str | None) -> None:
         """Resolve ``last`` to the newest intact checkpoint of the run (Lightning's pre-emption ``hpc_ckpt_*``
@@ -241,16 +259,6 @@ def refuse_foreign_path(option: str, path: str | None, run_dir: Path) -> None:
                 f"{option}={path} lies in the run folder {folder}, not in trainer.default_root_dir={run_dir}; "
                 f"drop {option} from the config (it defaults to a folder of the run)"
             )
-
-
-def default_loggers(run_dir: str) -> list[Logger]:
-    """A CSV logger and a W&B logger, both writing inside ``run_dir``."""
-    return [
-        CSVLogger(save_dir=run_dir, name="csv"),
-        WandbLogger(
-            save_dir=run_dir, name=Path(run_dir).name, project=os.environ.get("WANDB_PROJECT", "lightning_clocks")
-        ),
-    ]
 
 
 #: Short names accepted on the command line, per option, and the classes they stand for.

@@ -5,9 +5,10 @@ flushes it to disk, gives it the permissions the umask allows (0644 under umask 
 it over the target; a crash at any moment leaves the previous complete file.
 
 A run folder (``trainer.default_root_dir``) holds ``config.yaml``, ``curves.csv`` (one row per
-evaluation), ``clocks.json`` (the clocks and the run's description), ``checkpoints/`` and the
-loggers' files; a run launched by a sweep also ``run.log`` and ``exit_code``. A sweep folder holds
-``sweep.json`` (what was asked), ``sweep.csv`` (one row per run) and one run folder per run.
+evaluation), ``clocks.json`` (the clocks and the run's description), ``checkpoints/``, the
+loggers' files and ``wandb_id`` (the run's W&B id, kept across resumes); a run launched by a sweep also
+``run.log`` and ``exit_code``. A sweep folder holds ``sweep.json``
+(what was asked), ``sweep.csv`` (one row per run) and one run folder per run.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ INITIAL_HEATMAP_FILE = "win_heatmap_initial.png"
 SWEEP_FILE = "sweep.json"
 SWEEP_TABLE = "sweep.csv"
 SBATCH_FILE = "sweep.sbatch"
+WANDB_ID_FILE = "wandb_id"
 
 # ----------------------------------------------------------------------------- run status
 FINISHED, FAILED, INCOMPLETE, PENDING = "finished", "failed", "incomplete", "pending"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +19,7 @@ from conftest import REPO
 from lightning_clocks import results
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.sweep import cli as sweep
-from lightning_clocks.sweep import grid, local
+from lightning_clocks.sweep import grid, local, slurm
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
 TINY = [
@@ -104,6 +108,7 @@ def test_local_runner_gives_each_run_one_gpu_its_wandb_group_and_records_failure
         f"open({str(tmp_path / 'n_train-3' / 'clocks.json')!r}, 'w').write('{{}}')",
     ]
     commands["n_train-4"] = [sys.executable, "-c", "raise SystemExit(3)"]
+
     def refresh_table() -> None:
         sweep.write_table(tmp_path, runs)
 
@@ -181,6 +186,7 @@ def test_a_second_invocation_of_a_finished_sweep_launches_nothing(tmp_path: Path
 
     log = out / "n_train-64_seed-0" / results.LOG_FILE
     state = (log.stat().st_mtime_ns, log.read_text(), (out / "n_train-64_seed-0" / "clocks.json").stat().st_mtime_ns)
+    assert "[sweep] 1/1 done after" in first.stdout
     second = run_sweep(*args)
     assert second.returncode == 0
     assert "1 of 1 runs already finished; launching 0" in second.stdout
@@ -209,7 +215,7 @@ def test_slurm_dry_run_writes_one_array_task_per_run_and_sweep_and_report_skip_l
     assert "#SBATCH --array=0-3\n" in script
     assert "#SBATCH --gres=gpu:1\n" in script
     assert "export WANDB_RUN_GROUP=slurm\n" in script
-    arms = re.findall(r"^  (\d+)\) run (.*) ;;$", script, flags=re.MULTILINE)
+    arms = re.findall(r"^  (\d+)\) run (.*) & pids\+=\(\$!\) ;;$", script, flags=re.MULTILINE)
     assert [int(index) for index, _ in arms] == [0, 1, 2, 3]
     expected = [(n_train, group_size) for n_train in ("128", "256") for group_size in ("2", "3")]
     for (_, command), (n_train, group_size) in zip(arms, expected, strict=True):
@@ -232,3 +238,155 @@ def test_slurm_dry_run_writes_one_array_task_per_run_and_sweep_and_report_skip_l
     environment["SLURM_ARRAY_TASK_ID"] = "4"
     beyond = subprocess.run(["bash", str(out / results.SBATCH_FILE)], capture_output=True, text=True, env=environment)
     assert beyond.returncode == 2
+
+
+# ----------------------------------------------------------------------------- campaigns: Slurm, shards, status
+def fake_runs(count: int) -> list[grid.SweepRun]:
+    return grid.expand_grid({"data.n_train": [str(n) for n in range(1, count + 1)]}, [None])
+
+
+def test_slurm_script_packs_runs_throttles_the_array_and_runs_setup_lines(tmp_path: Path) -> None:
+    runs = fake_runs(5)
+    commands = {run.name: ["true"] for run in runs}
+    setup = ["module load cuda/12.8", "source /opt/venv/bin/activate"]
+    script = slurm.sbatch_script(tmp_path, runs, commands, "camp", ["--gres=gpu:1"], 2, 3, setup)
+    assert "#SBATCH --array=0-2%3\n" in script
+    assert "#SBATCH --requeue\n" in script and "#SBATCH --signal=B:USR1@90\n" in script
+    assert "srun" not in script and "--ntasks-per-node" not in script
+    assert script.index("module load cuda/12.8\nsource /opt/venv/bin/activate\n") < script.index("\ncd ")
+    assert "threads=$(( ${SLURM_CPUS_PER_TASK:-2} / 2 ))" in script and "export OMP_NUM_THREADS=" in script
+    arms = re.findall(r"^  (\d+)\) (.*) ;;$", script, flags=re.MULTILINE)
+    assert [(index, arm.count("run ")) for index, arm in arms] == [("0", 2), ("1", 2), ("2", 1)]
+    assert "n_train-5" in arms[2][1]
+
+
+def test_a_run_on_several_devices_is_one_srun_task_with_lightnings_requeue(tmp_path: Path) -> None:
+    config = tmp_path / "base.yaml"
+    config.write_text("trainer:\n  devices: 1\n")
+    assert slurm.fit_devices(config, [], {}) == 1
+    assert slurm.fit_devices(config, ["--trainer.devices=4"], {}) == 4
+    assert slurm.fit_devices(config, ["--trainer.devices", "[0,1]"], {}) == 2
+    assert slurm.fit_devices(config, ["--trainer.devices=auto"], {}) == 1
+    runs = fake_runs(2)
+    script = slurm.sbatch_script(tmp_path, runs, {run.name: ["fit"] for run in runs}, "camp", devices=4)
+    assert "#SBATCH --ntasks-per-node=4\n" in script and "#SBATCH --signal=USR1@90\n" in script
+    assert 'WANDB_NAME="$name" srun "$@"' in script
+    with pytest.raises(ConfigError, match=r"runs_per_task=2 with trainer\.devices=4"):
+        slurm.sbatch_script(tmp_path, runs, {run.name: ["fit"] for run in runs}, "camp", runs_per_task=2, devices=4)
+
+
+def test_a_packed_task_runs_its_runs_at_once_each_with_its_folder_log_and_exit_code(tmp_path: Path) -> None:
+    runs = fake_runs(3)
+    ready = tmp_path / "second_started"
+    # The first run waits for the second to start: the task passes only if they run at the same time.
+    waits = f"import os, time; [time.sleep(0.05) for _ in range(200) if not os.path.exists({str(ready)!r})]"
+    commands = {
+        "n_train-1": [sys.executable, "-c", waits + f"; open({str(tmp_path / 'n_train-1' / 'clocks.json')!r}, 'w')"],
+        "n_train-2": [sys.executable, "-c", f"open({str(ready)!r}, 'w'); print('second run'); raise SystemExit(3)"],
+        "n_train-3": ["true"],
+    }
+    script = tmp_path / "sweep.sbatch"
+    script.write_text(slurm.sbatch_script(tmp_path, runs, commands, "camp", runs_per_task=2))
+    environment = {**os.environ, "SLURM_ARRAY_TASK_ID": "0"}
+    task = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=environment, timeout=60)
+    assert task.returncode == 1, task.stdout + task.stderr
+    assert (tmp_path / "n_train-1" / results.EXIT_FILE).read_text() == "0\n"
+    assert (tmp_path / "n_train-2" / results.EXIT_FILE).read_text() == "3\n"
+    assert "second run" in (tmp_path / "n_train-2" / results.LOG_FILE).read_text()
+    assert not (tmp_path / "n_train-3").exists()
+    assert results.run_status(tmp_path / "n_train-1") == results.FINISHED
+
+
+def test_a_preempted_task_lets_every_run_save_then_requeues_itself(tmp_path: Path) -> None:
+    runs = fake_runs(2)
+    saver = (
+        "import signal, sys, time, pathlib; "
+        "signal.signal(signal.SIGTERM, lambda *_: (pathlib.Path(sys.argv[1]).write_text('saved'), sys.exit(143))); "
+        "pathlib.Path(sys.argv[1] + '.started').write_text(''); time.sleep(60)"
+    )
+    commands = {run.name: [sys.executable, "-c", saver, str(tmp_path / f"{run.name}.ckpt")] for run in runs}
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text(f'#!/bin/sh\necho "$@" > {tmp_path / "requeued"}\n')
+    scontrol.chmod(0o755)
+    script = tmp_path / "sweep.sbatch"
+    script.write_text(slurm.sbatch_script(tmp_path, runs, commands, "camp", runs_per_task=2))
+    environment = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "SLURM_ARRAY_TASK_ID": "0",
+        "SLURM_ARRAY_JOB_ID": "77",
+    }
+    task = subprocess.Popen(["bash", str(script)], env=environment, stdout=subprocess.PIPE, text=True)
+    for _ in range(300):
+        if all((tmp_path / f"{run.name}.ckpt.started").exists() for run in runs):
+            break
+        time.sleep(0.05)
+    task.send_signal(signal.SIGUSR1)  # what #SBATCH --signal=B:USR1@90 sends before the time limit
+    stdout, _ = task.communicate(timeout=30)
+    assert task.returncode == 0, stdout
+    assert all((tmp_path / f"{run.name}.ckpt").read_text() == "saved" for run in runs)
+    assert (tmp_path / "requeued").read_text().strip() == "requeue 77_0"
+    # No exit code: the runs are incomplete, and the requeued task resumes them.
+    assert [results.run_status(tmp_path / run.name) for run in runs] == [results.INCOMPLETE] * 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--slurm=true", "--jobs=4"], "jobs=4 does not apply to a Slurm sweep"),
+        (["--slurm=true", "--runs_per_gpu=2"], "runs_per_gpu=2 does not apply to a Slurm sweep: with slurm=true set"),
+        (["--slurm=true", "--shard=0/2"], "shard='0/2' does not apply to a Slurm sweep"),
+        (["--runs_per_task=2"], "runs_per_task=2 only applies with slurm=true"),
+        (["--max_concurrent=2"], "max_concurrent=2 only applies with slurm=true"),
+        (["--slurm=true", "--max_concurrent=0"], "max_concurrent=0 is invalid"),
+        (["--slurm=true", "--runs_per_task=0"], "runs_per_task=0 is invalid"),
+        (["--slurm=true", "--signal_seconds=-5"], "signal_seconds=-5 is invalid"),
+        (["--slurm=true", "--name=a\nb"], "name='a\\nb' contains a line break"),
+        (["--slurm=true", '--sbatch_options=["--time=1:00\\n#SBATCH --x"]'], "sbatch_options='--time=1:00\\n#SBATCH"),
+        (["--slurm=true", '--setup=["module load x\\ny"]'], "setup='module load x\\ny' contains a line break"),
+        (["--shard=2/2"], "shard='2/2' is invalid; allowed: i/n with 0 <= i < n"),
+    ],
+)
+def test_options_a_runner_would_ignore_or_cannot_hold_are_refused(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        sweep.main(["--base_config", QUICKSTART, "--out", str(tmp_path / "out"), *args])
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_shard_runs_every_nth_run_and_the_table_keeps_them_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    launched: list[str] = []
+    monkeypatch.setattr(sweep, "run_local", lambda out, runs, *args, **kwargs: launched.extend(r.name for r in runs))
+    out = tmp_path / "out"
+    code = sweep.main(
+        ["--base_config", QUICKSTART, "--out", str(out), "--grid={data.n_train: [1,2,3,4,5]}", "--shard=1/2"]
+    )
+    assert code == 1  # the shard's runs did not finish (nothing ran)
+    assert launched == ["n_train-2", "n_train-4"]
+    assert len(read_table(out / results.SWEEP_TABLE)) == 5
+
+
+def test_a_locked_run_is_running_elsewhere_not_failed(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    run_dir = out / "n_train-64_seed-0"
+    run_dir.mkdir(parents=True)
+    # A live process on this host (the test itself) holds the run.
+    lock = {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job_id": None, "started": "now"}
+    (run_dir / ".lock").write_text(json.dumps(lock))
+    args = ["--base_config", QUICKSTART, "--grid={data.n_train: [64]}", "--seeds=[0]", "--out", str(out), "--", *TINY]
+    result = run_sweep(*args)
+    assert result.returncode == 75, result.stdout + result.stderr
+    assert (run_dir / results.EXIT_FILE).read_text() == "75\n"
+    assert "1 running elsewhere" in result.stdout
+    (row,) = read_table(out / results.SWEEP_TABLE)
+    assert row["status"] == "running elsewhere"
+    shown = run_sweep("--out", str(out), "--status=true")
+    assert shown.returncode == 0 and re.search(r"n_train-64_seed-0 +running elsewhere", shown.stdout)
+    assert shown.stdout.strip().endswith("1 running elsewhere")
+    (run_dir / ".lock").unlink()  # the other process let go: the run is incomplete, to resume
+    assert re.search(r"n_train-64_seed-0 +incomplete", run_sweep("--out", str(out), "--status=true").stdout)

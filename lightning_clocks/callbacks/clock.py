@@ -6,8 +6,8 @@
 scheduled step it draws the evaluation's sampling noise from a fixed seed (the same noise at every
 evaluation, so curves are comparable), splits it across ranks, generates, updates the metrics (reduced
 across ranks), logs ``clocks/<metric>`` against ``clocks/step``, and crosses ``validity`` and
-``mem_excess``. The pair task's :class:`~lightning_clocks.relational.callback.PairClockCallback` crosses
-its own columns.
+``mem_excess`` (the clocks so far go to the W&B run summary at every evaluation). The pair task's
+:class:`~lightning_clocks.relational.callback.PairClockCallback` crosses its own columns.
 """
 
 from __future__ import annotations
@@ -103,6 +103,9 @@ class CurveClockCallback(ScheduledCallback):
         self.log_metrics(trainer, row, step)
         if trainer.is_global_zero:
             self.write_results(Path(trainer.default_root_dir), trainer.datamodule, pl_module, step)
+            for logger in trainer.loggers:
+                if isinstance(logger, WandbLogger):
+                    clocks_to_wandb_summary(logger, self.clocks())
         if self.should_stop():
             trainer.should_stop = True
 
@@ -263,6 +266,14 @@ class ClockCallback(CurveClockCallback):
 WANDB_LINE_PLOT_RATES = ("copy_rate", "novel_valid", "control_copy_rate")
 
 
+def clocks_to_wandb_summary(logger: WandbLogger, clocks: Clocks) -> None:
+    """The clocks so far in the W&B run summary (``clocks/tau_rule``, ...), updated at every evaluation, so a run
+    stopped early still shows them."""
+    summary = logger.experiment.summary
+    for name, value in clocks.to_dict().items():
+        summary[f"clocks/{name}"] = value
+
+
 def summarize_to_wandb(
     logger: WandbLogger, clocks: Clocks, rows: list[dict[str, float]], clock_series: tuple[str, str]
 ) -> None:
@@ -270,8 +281,7 @@ def summarize_to_wandb(
     import wandb
 
     run = logger.experiment
-    for name, value in clocks.to_dict().items():
-        run.summary[f"clocks/{name}"] = value
+    clocks_to_wandb_summary(logger, clocks)
     columns = list(rows[0])
     logger.log_table(key="clocks/curves", columns=columns, data=[[row.get(name) for name in columns] for row in rows])
     series = [name for name in (*clock_series, *WANDB_LINE_PLOT_RATES) if name in rows[0]]

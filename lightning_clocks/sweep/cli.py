@@ -14,11 +14,16 @@ config through ``clocks fit``.
 
 The sweep folder holds ``sweep.json`` (what was asked: base config, grid, seeds, fit arguments, runs)
 and ``sweep.csv`` (one row per run: swept values, seed, clocks, final metrics, status), rewritten
-atomically whenever a run ends. This module does not import Lightning.
+atomically whenever a run ends, when ``k/N done`` and the time left are printed. ``--shard=i/n`` runs every
+n-th run on this machine (several machines share one sweep folder; each run's lock keeps them apart), and
+``--status`` prints the runs' statuses (:mod:`~lightning_clocks.sweep.status`) without launching anything.
+Options of the other runner (``--jobs`` with ``--slurm``, ``--runs_per_task`` without) are refused, never
+ignored. This module does not import Lightning.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_clocks.cli import command_parser, namespace_dict, parse_arguments, split_passthrough
-from lightning_clocks.errors import ConfigError
+from lightning_clocks.errors import ConfigError, RunInUse
 from lightning_clocks.results import (
     CLOCKS_FILE,
     FINISHED,
@@ -36,13 +41,13 @@ from lightning_clocks.results import (
     SWEEP_TABLE,
     atomic_write_text,
     read_json,
-    run_status,
     write_csv,
     write_json,
 )
 from lightning_clocks.sweep.grid import SweepRun, check_grid, check_seeds, expand_grid
 from lightning_clocks.sweep.local import local_jobs, run_local, visible_gpus
-from lightning_clocks.sweep.slurm import sbatch_script
+from lightning_clocks.sweep.slurm import array_tasks, check_slurm_options, fit_devices, sbatch_script
+from lightning_clocks.sweep.status import RUNNING_ELSEWHERE, status_report, sweep_run_status
 
 
 def fit_command(config: str, run: SweepRun, run_dir: Path, extra: Sequence[str]) -> list[str]:
@@ -65,7 +70,7 @@ def table_rows(out: Path, runs: Sequence[SweepRun]) -> list[dict[str, object]]:
     rows = []
     for run in runs:
         run_dir = out / run.name
-        row: dict[str, object] = {"run": run.name, "status": run_status(run_dir), **run.values, "seed": run.seed}
+        row: dict[str, object] = {"run": run.name, "status": sweep_run_status(run_dir), **run.values, "seed": run.seed}
         clocks_file = run_dir / CLOCKS_FILE
         if clocks_file.exists():
             summary = read_json(clocks_file)
@@ -87,24 +92,63 @@ def write_table(out: Path, runs: Sequence[SweepRun]) -> list[dict[str, object]]:
     return rows
 
 
+def parse_shard(shard: str | None) -> tuple[int, int]:
+    """``i/n`` as ``(i, n)``: this machine runs every n-th run starting at the i-th (0 <= i < n); ``(0, 1)`` for
+    all."""
+    if shard is None:
+        return 0, 1
+    match = re.fullmatch(r"(\d+)/(\d+)", shard.strip())
+    if match is None or not int(match[1]) < int(match[2]):
+        raise ConfigError(f"shard={shard!r} is invalid; allowed: i/n with 0 <= i < n, e.g. 0/4")
+    return int(match[1]), int(match[2])
+
+
+def refuse_unused_options(slurm: bool, options: dict[str, object]) -> None:
+    """A one-line ConfigError for an option that the chosen runner would ignore."""
+    local_only = {
+        "jobs": "with slurm=true every array task runs --runs_per_task runs at once; --max_concurrent limits tasks",
+        "runs_per_gpu": "with slurm=true set --runs_per_task (runs sharing each array task's GPU)",
+        "shard": "with slurm=true the job array spreads the runs; --shard is for local sweeps on several machines",
+    }
+    slurm_only = ("dry_run", "sbatch_options", "runs_per_task", "max_concurrent", "setup", "signal_seconds")
+    for option, value in options.items():
+        if slurm and option in local_only and value is not None:
+            raise ConfigError(f"{option}={value!r} does not apply to a Slurm sweep: {local_only[option]}")
+        if not slurm and option in slurm_only and value is not None:
+            raise ConfigError(f"{option}={value!r} only applies with slurm=true (it configures the Slurm job array)")
+
+
+def load_runs(out: Path) -> tuple[list[SweepRun], str]:
+    """The runs and name of the sweep recorded in ``<out>/sweep.json``."""
+    recorded = read_json(out / SWEEP_FILE)
+    runs = [SweepRun(run["name"], run["values"], run["seed"]) for run in recorded["runs"]]
+    return runs, str(recorded["name"])
+
+
 def sweep(
-    base_config: Path,
     out: Path,
+    base_config: Path | None = None,
     grid: dict[str, list[Any]] | None = None,
     seeds: list[int] | None = None,
     name: str | None = None,
     jobs: int | None = None,
     runs_per_gpu: int | None = None,
+    shard: str | None = None,
+    status: bool = False,
     slurm: bool = False,
-    dry_run: bool = False,
+    dry_run: bool | None = None,
     sbatch_options: list[str] | None = None,
+    runs_per_task: int | None = None,
+    max_concurrent: int | None = None,
+    setup: list[str] | None = None,
+    signal_seconds: int | None = None,
     fit_args: list[str] | None = None,
 ) -> int:
     """Run `clocks fit` over a grid of config values and seeds; write sweep.csv (one row per run).
 
     Args:
-        base_config: the clocks fit config every run starts from.
         out: the sweep folder; each run goes to <out>/<run name>.
+        base_config: the clocks fit config every run starts from (not needed with status=true).
         grid: config keys and their values, e.g. '{data.n_train: [128, 256], data.rule.group_size: [2, 3]}'; the
             runs are every combination.
         seeds: seeds of every grid point, e.g. [0,1,2]; each sets seed_everything and data.seed (default: the base
@@ -113,23 +157,56 @@ def sweep(
         jobs: runs at once on this machine (default: runs_per_gpu per GPU; without GPUs, one per core).
         runs_per_gpu: runs sharing each GPU at once (default 1); small models may fill a GPU better several at a
             time: measure it with benchmarks/settings.py.
+        shard: i/n: run only every n-th run, starting at the i-th, to spread a local sweep over n machines sharing
+            the out folder (each run is locked while it trains).
+        status: print every run's status (finished, failed, incomplete, pending, running, running elsewhere) and
+            clocks, and launch nothing.
         slurm: write a Slurm job-array script and submit it.
         dry_run: with slurm: write the script, do not submit it.
-        sbatch_options: extra #SBATCH lines, e.g. [--gres=gpu:1].
+        sbatch_options: with slurm: extra #SBATCH lines, e.g. [--gres=gpu:1,--time=04:00:00].
+        runs_per_task: with slurm: runs of one array task, trained at once on its GPU (default 1).
+        max_concurrent: with slurm: array tasks running at once (--array=0-T%K; default: no limit).
+        setup: with slurm: shell lines run before the runs, e.g. ['module load cuda', 'source .venv/bin/activate'].
+        signal_seconds: with slurm: seconds before the time limit at which a task saves its runs and requeues
+            itself (default 90).
         fit_args: clocks fit options for every run (on the command line: the arguments after --).
     """
-    if not Path(base_config).is_file():
-        raise ConfigError(f"base_config={base_config} is not a file")
-    if dry_run and not slurm:
-        raise ConfigError("dry_run=true only applies with slurm=true (it writes the sbatch script without submitting)")
-    jobs = 1 if slurm else local_jobs(jobs, runs_per_gpu, visible_gpus())
+    refuse_unused_options(
+        slurm,
+        {
+            "jobs": jobs,
+            "runs_per_gpu": runs_per_gpu,
+            "shard": shard,
+            "dry_run": dry_run,
+            "sbatch_options": sbatch_options,
+            "runs_per_task": runs_per_task,
+            "max_concurrent": max_concurrent,
+            "setup": setup,
+            "signal_seconds": signal_seconds,
+        },
+    )
     out = Path(out).resolve()
+    if status and base_config is None:
+        if not (out / SWEEP_FILE).exists():
+            raise ConfigError(f"out={out} holds no {SWEEP_FILE}; give --base_config (and the grid) or a sweep folder")
+        runs, _ = load_runs(out)
+        print(status_report(table_rows(out, runs)))
+        return 0
+    if base_config is None or not Path(base_config).is_file():
+        raise ConfigError(f"base_config={base_config} is not a file; give the clocks fit config of every run")
+    shard_index, shard_count = parse_shard(shard)
     sweep_name = name or out.name
+    check_slurm_options(sweep_name, sbatch_options or [], setup or [], runs_per_task, max_concurrent, signal_seconds)
+    jobs = 1 if slurm or status else local_jobs(jobs, runs_per_gpu, visible_gpus())
     config = str(Path(base_config).resolve())
     checked_grid, checked_seeds = check_grid(grid or {}), check_seeds(seeds)
     runs = expand_grid(checked_grid, checked_seeds)
+    if status:
+        print(status_report(table_rows(out, runs)))
+        return 0
     extra = list(fit_args or [])
     commands = {run.name: fit_command(config, run, out / run.name, extra) for run in runs}
+    devices = fit_devices(Path(config), extra, checked_grid) if slurm else 1
     write_json(
         out / SWEEP_FILE,
         {
@@ -144,17 +221,42 @@ def sweep(
     write_table(out, runs)
     if slurm:
         script = out / SBATCH_FILE
-        atomic_write_text(script, sbatch_script(out, runs, commands, sweep_name, sbatch_options or []))
+        per_task = 1 if runs_per_task is None else runs_per_task
+        text = sbatch_script(
+            out,
+            runs,
+            commands,
+            sweep_name,
+            sbatch_options or [],
+            per_task,
+            max_concurrent,
+            setup or [],
+            devices,
+            90 if signal_seconds is None else signal_seconds,
+        )
+        atomic_write_text(script, text)
+        tasks = len(array_tasks(runs, per_task))
         if dry_run or shutil.which("sbatch") is None:
             reason = "dry_run" if dry_run else "sbatch is not on the PATH"
-            print(f"[sweep] wrote {script} ({len(runs)} array tasks); not submitted: {reason}")
+            print(f"[sweep] wrote {script} ({len(runs)} runs in {tasks} array tasks); not submitted: {reason}")
             return 0
         return subprocess.run(["sbatch", str(script)], check=False).returncode
-    run_local(out, runs, commands, sweep_name, jobs, on_run_end=lambda: write_table(out, runs))
+    mine = runs[shard_index::shard_count]
+    if shard_count > 1:
+        print(f"[sweep] shard {shard_index}/{shard_count}: {len(mine)} of {len(runs)} runs")
+    run_local(out, mine, commands, sweep_name, jobs, on_run_end=lambda: write_table(out, runs))
     rows = write_table(out, runs)
-    failed = [row["run"] for row in rows if row["status"] != FINISHED]
-    print(f"[sweep] wrote {out / SWEEP_TABLE}: {len(rows) - len(failed)} finished, {len(failed)} not: {failed}")
-    return 1 if failed else 0
+    statuses = {str(row["run"]): row["status"] for row in rows}
+    ours = [run.name for run in mine]
+    elsewhere = [name for name in ours if statuses[name] == RUNNING_ELSEWHERE]
+    failed = [name for name in ours if statuses[name] not in (FINISHED, RUNNING_ELSEWHERE)]
+    print(
+        f"[sweep] wrote {out / SWEEP_TABLE}: {len(ours) - len(failed) - len(elsewhere)} finished, "
+        f"{len(elsewhere)} running elsewhere: {elsewhere}, {len(failed)} not finished: {failed}"
+    )
+    if failed:
+        return 1
+    return RunInUse.exit_status if elsewhere else 0
 
 
 def main(argv: Sequence[str]) -> int:
@@ -165,4 +267,3 @@ def main(argv: Sequence[str]) -> int:
     arguments = namespace_dict(parse_arguments(parser, own))
     arguments["fit_args"] = [*(arguments.get("fit_args") or []), *passthrough]
     return sweep(**arguments)
-

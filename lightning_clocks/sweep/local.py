@@ -18,8 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lightning_clocks.errors import ConfigError
+from lightning_clocks.feedback import SweepProgress
 from lightning_clocks.results import EXIT_FILE, FINISHED, LOG_FILE, atomic_write_text, run_status
 from lightning_clocks.sweep.grid import SweepRun
+from lightning_clocks.sweep.status import sweep_run_status
 
 #: Runs sharing one GPU at once unless --runs_per_gpu says otherwise. One until a benchmark on the
 #: target GPU shows more total throughput with more (benchmarks/settings.py measures k = 1, 2, 4, 8).
@@ -86,14 +88,15 @@ def run_local(
     jobs: int,
     on_run_end: Callable[[], None] = lambda: None,
 ) -> list[SweepRun]:
-    """Run every unfinished run, ``jobs`` at a time, calling ``on_run_end`` (one at a time) as each ends; returns
-    the runs launched. A failed run stops nothing."""
+    """Run every unfinished run, ``jobs`` at a time, calling ``on_run_end`` (one at a time) and printing ``k/N done``
+    with an estimate of the time left as each ends; returns the runs launched. A failed run stops nothing."""
     to_run = [run for run in runs if run_status(out / run.name) != FINISHED]
     gpus = visible_gpus()
     slots: queue.Queue[str | None] = queue.Queue()
     for index in range(jobs):
         slots.put(gpus[index % len(gpus)] if gpus else None)
     end_lock = threading.Lock()
+    progress = SweepProgress(len(to_run))
 
     def execute(run: SweepRun) -> None:
         gpu = slots.get()
@@ -101,11 +104,12 @@ def run_local(
             device = f" on GPU {gpu}" if gpu is not None else ""
             print(f"[sweep] start {run.name}{device}", flush=True)
             returncode = launch(commands[run.name], out / run.name, run_environment(sweep_name, run.name, gpu, jobs))
-            print(f"[sweep] {run.name}: {run_status(out / run.name)} (exit {returncode})", flush=True)
+            print(f"[sweep] {run.name}: {sweep_run_status(out / run.name)} (exit {returncode})", flush=True)
         finally:
             slots.put(gpu)
         with end_lock:
             on_run_end()
+            print(progress.run_ended(), flush=True)
 
     print(f"[sweep] {len(runs) - len(to_run)} of {len(runs)} runs already finished; launching {len(to_run)}")
     with ThreadPoolExecutor(max_workers=jobs) as pool:
