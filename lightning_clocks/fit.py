@@ -111,8 +111,7 @@ class ClocksCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         """Build the run's objects, then refuse every impossible setting before anything is written."""
         super().instantiate_classes()
-        if self.subcommand is not None:
-            self.check_run(self.config[self.subcommand])
+        self.check_run(self.config[self.subcommand] if self.subcommand else self.config)
 
     def check_run(self, config: Namespace) -> None:
         """Refuse, before the run folder is touched: model keys that the data sets, an impossible evaluation
@@ -126,10 +125,12 @@ class ClocksCLI(LightningCLI):
                     f"model.{model_key}={given!r} cannot be set: it is linked from the data (here {linked}); "
                     f"allowed: leave it out and set it on the data (data.{data_key} or the rule's options)"
                 )
-        clock = next(cb for cb in self.trainer.callbacks if isinstance(cb, self.clock_class))
-        if self.subcommand == "fit":
-            clock.resolve_schedule(self.trainer.max_steps)
+        clock = self._get(self.config_init, "clocks")
+        if self.subcommand in ("fit", None):
+            clock.resolve_schedule(config.trainer.max_steps if config.trainer.max_steps is not None else -1)
         clock.check_data(self.datamodule)
+        if self.subcommand is None:
+            return  # the parts of a run, without a Trainer: no checkpoint to check
         if self.subcommand == "validate" and config.ckpt_path is None:
             raise ConfigError("ckpt_path is required by validate: give a checkpoint file, or 'last'")
         self._check_checkpoint(config.ckpt_path)
@@ -392,10 +393,13 @@ class RunParts:
         return int(self.config.trainer.max_steps)
 
 
-def build_run(config: str | os.PathLike[str], overrides: Sequence[str] = (), prog: str = "clocks") -> RunParts:
+def build_run(
+    config: str | os.PathLike[str], overrides: Sequence[str] = (), prog: str = "clocks", setup: bool = True
+) -> RunParts:
     """Build the model, data and callbacks of ``clocks fit --config CONFIG OVERRIDES`` without training or writing.
 
     ``config`` may be a run's saved ``config.yaml``: its options of ``fit`` alone (``ckpt_path``, ...) are left out.
+    Without ``setup`` the data's training set is not drawn (only the run's settings are checked).
     """
     settings = yaml.safe_load(Path(config).read_text())
     if isinstance(settings, dict):
@@ -403,5 +407,6 @@ def build_run(config: str | os.PathLike[str], overrides: Sequence[str] = (), pro
         settings = {key: value for key, value in settings.items() if key not in fit_only}
     arguments = ["--config", yaml.safe_dump(settings), *resolve_short_names(overrides), "--trainer.logger=false"]
     cli = run_cli(arguments, PartsCLI, run=False, prog=prog)
-    cli.datamodule.setup("fit")
+    if setup:
+        cli.datamodule.setup("fit")
     return RunParts(cli.model, cli.datamodule, cli.config_init.clocks, dict(cli.config_init.trainer), cli.config)

@@ -114,6 +114,8 @@ BAD_INPUT: list[tuple[list[str], str]] = [
     ([*SWEEP, "--out=OUT", "--grid=[1,2]"], "grid='[1, 2]' is invalid; allowed: dict"),
     ([*SWEEP, "--out=OUT", "--seeds=[0,0]"], "seeds=[0, 0] is invalid"),
     ([*SWEEP, "--out=OUT", "--jobs=0"], "jobs=0 is invalid"),
+    ([*SWEEP, "--out=OUT", '--grid={"data.nope": [1, 2]}'], "the sweep was not started, a run's config is bad: run"),
+    ([*SWEEP, "--out=OUT", '--grid={"data.rule.group_size": [3, 5]}'], "data.rule.group_size=5 does not divide"),
     # ensemble
     (["ensemble", "--base_config=/nonexistent", "--seeds=[0,1]", "--out=OUT"], "base_config=/nonexistent is not a"),
     (["ensemble", f"--base_config={QUICKSTART}", "--seeds=[]", "--out=OUT"], "seeds=[] is invalid"),

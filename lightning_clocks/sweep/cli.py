@@ -44,6 +44,7 @@ from lightning_clocks.results import (
     write_csv,
     write_json,
 )
+from lightning_clocks.sweep.check import check_in_subprocess
 from lightning_clocks.sweep.grid import SweepRun, check_grid, check_seeds, expand_grid
 from lightning_clocks.sweep.local import local_jobs, run_local, visible_gpus
 from lightning_clocks.sweep.slurm import array_tasks, check_slurm_options, fit_devices, sbatch_script
@@ -207,6 +208,9 @@ def sweep(
     extra = list(fit_args or [])
     commands = {run.name: fit_command(config, run, out / run.name, extra) for run in runs}
     devices = fit_devices(Path(config), extra, checked_grid) if slurm else 1
+    # Every grid point once (seeds change no setting that could be refused): one line, nothing launched.
+    points = {tuple(sorted(run.values.items())): run for run in runs}.values()
+    check_in_subprocess(config, {run.name: [*run.overrides(), *extra] for run in points})
     write_json(
         out / SWEEP_FILE,
         {
