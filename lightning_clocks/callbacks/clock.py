@@ -254,12 +254,16 @@ WANDB_LINE_PLOT_RATES = ("copy_rate", "novel_valid", "control_copy_rate")
 def summarize_to_wandb(
     logger: WandbLogger, clocks: Clocks, rows: list[dict[str, float]], clock_series: tuple[str, str]
 ) -> None:
-    """Clocks in the W&B run summary, the curves as a table, and the clocks' two series in one line plot."""
+    """Clocks (with their intervals' ends) in the W&B run summary, the curves as a table, and the clocks' two series in one line plot."""
     import wandb
 
     run = logger.experiment
     for name, value in clocks.to_dict().items():
-        run.summary[f"clocks/{name}"] = value
+        if name.endswith("_interval"):  # [low, high] as two numbers, so W&B can chart and sort them
+            low, high = value if value is not None else (None, None)
+            run.summary[f"clocks/{name}_low"], run.summary[f"clocks/{name}_high"] = low, high
+        else:
+            run.summary[f"clocks/{name}"] = value
     columns = list(rows[0])
     logger.log_table(key="clocks/curves", columns=columns, data=[[row.get(name) for name in columns] for row in rows])
     series = [name for name in (*clock_series, *WANDB_LINE_PLOT_RATES) if name in rows[0]]
