@@ -74,8 +74,10 @@ def first_crossing(steps: Sequence[float], values: Sequence[float], threshold: f
     return None
 
 
-def wilson_interval(rate: Sequence[float] | float, count: Sequence[float] | float, z: float = Z_95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval ``(low, high)`` of a proportion ``rate`` observed over ``count`` trials (arrays or scalars).
+def wilson_interval(
+    rate: Sequence[float] | float, count: Sequence[float] | float, z: float = Z_95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval ``(low, high)`` of a proportion ``rate`` seen over ``count`` trials (arrays or scalars).
 
     For p = rate and n = count: centre (p + z²/2n) / (1 + z²/n), half-width
     z sqrt(p(1-p)/n + z²/4n²) / (1 + z²/n). Unlike the normal interval it stays inside [0, 1] and has

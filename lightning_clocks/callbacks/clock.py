@@ -254,7 +254,8 @@ WANDB_LINE_PLOT_RATES = ("copy_rate", "novel_valid", "control_copy_rate")
 def summarize_to_wandb(
     logger: WandbLogger, clocks: Clocks, rows: list[dict[str, float]], clock_series: tuple[str, str]
 ) -> None:
-    """Clocks (with their intervals' ends) in the W&B run summary, the curves as a table, and the clocks' two series in one line plot."""
+    """Clocks (with their intervals' ends) in the W&B run summary, the curves as a table, and the clocks' two
+    series in one line plot."""
     import wandb
 
     run = logger.experiment

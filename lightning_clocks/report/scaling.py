@@ -242,7 +242,9 @@ def fit_censored(
     try:
         from scipy.optimize import minimize
     except ImportError:
-        raise ConfigError("the censored fit of clocks report needs scipy: pip install 'lightning-clocks[report]'") from None
+        raise ConfigError(
+            "the censored fit of clocks report needs scipy: pip install 'lightning-clocks[report]'"
+        ) from None
     matrix, values, flags = np.asarray(design, dtype=np.float64), np.asarray(y, dtype=np.float64), np.asarray(censored)
     flags = flags.astype(bool)
     columns = matrix.shape[1]
@@ -264,7 +266,9 @@ def fit_censored(
     def objective(parameters: np.ndarray) -> float:
         return _tobit_negative_log_likelihood(parameters, matrix, values, flags)
 
-    result = minimize(objective, start, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000})
+    result = minimize(
+        objective, start, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000}
+    )
     result = minimize(objective, result.x, method="BFGS", options={"gtol": 1e-9})
     covariance = np.linalg.inv(_hessian(objective, result.x))[:columns, :columns] * scale
     return CensoredFit(
