@@ -137,3 +137,19 @@ def test_measured_clocks_carry_intervals_that_shrink_with_more_samples() -> None
         intervals.append(math.log10(clocks.tau_rule_interval[1] / clocks.tau_rule_interval[0]))
         assert clocks.to_dict()["tau_mem_interval"] == clocks.tau_mem_interval
     assert intervals[1] < intervals[0] / 5
+
+
+def test_clock_intervals_reach_the_wandb_summary_as_two_numbers() -> None:
+    from types import SimpleNamespace
+
+    from lightning_clocks.callbacks.clock import summarize_to_wandb
+
+    logged: dict[str, object] = {}
+    run = SimpleNamespace(summary={}, log=logged.update)
+    logger = SimpleNamespace(experiment=run, log_table=lambda **table: None)
+    clocks = Clocks(100.0, None, 0.5, 0.1, 0.0, tau_rule_interval=(80.0, 120.0), tau_mem_interval=None)
+    rows = [{"step": 10, "validity": 0.1, "mem_excess": 0.0}, {"step": 1000, "validity": 0.9, "mem_excess": 0.0}]
+    summarize_to_wandb(logger, clocks, rows, ("validity", "mem_excess"))
+    assert run.summary["clocks/tau_rule"] == 100.0 and run.summary["clocks/tau_mem"] is None
+    assert (run.summary["clocks/tau_rule_interval_low"], run.summary["clocks/tau_rule_interval_high"]) == (80.0, 120.0)
+    assert run.summary["clocks/tau_mem_interval_low"] is None and "clocks/tau_rule_interval" not in run.summary
