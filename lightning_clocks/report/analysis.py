@@ -141,14 +141,24 @@ def pool_seeds(runs: list[RunResult], confidence: float) -> tuple[PooledPoint, .
         groups[(run.n_train, run.complexity)].append(run)
     points = []
     for (n_train, complexity), group in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
-        logs = np.log10([run.clocks.tau_mem for run in group if run.clocks.tau_mem is not None])
-        mean = float(10 ** logs.mean()) if logs.size else None
-        interval = None
-        if logs.size >= 2:
-            half = t_quantile(0.5 + confidence / 2, logs.size - 1) * logs.std(ddof=1) / math.sqrt(logs.size)
-            interval = (float(10 ** (logs.mean() - half)), float(10 ** (logs.mean() + half)))
-        points.append(PooledPoint(n_train, complexity, len(group), int(logs.size), mean, interval))
+        crossed = [run.clocks.tau_mem for run in group if run.clocks.tau_mem is not None]
+        mean, interval = geometric_mean_interval(crossed, confidence)
+        points.append(PooledPoint(n_train, complexity, len(group), len(crossed), mean, interval))
     return tuple(points)
+
+
+def geometric_mean_interval(
+    values: list[float | None], confidence: float
+) -> tuple[float | None, tuple[float, float] | None]:
+    """The geometric mean of the crossed clocks and a Student-t interval on the mean of their log10 (``None`` with
+    fewer than two)."""
+    logs = np.log10([value for value in values if value is not None])
+    if not logs.size:
+        return None, None
+    if logs.size < 2:
+        return float(10 ** logs.mean()), None
+    half = t_quantile(0.5 + confidence / 2, logs.size - 1) * logs.std(ddof=1) / math.sqrt(logs.size)
+    return float(10 ** logs.mean()), (float(10 ** (logs.mean() - half)), float(10 ** (logs.mean() + half)))
 
 
 def predict(

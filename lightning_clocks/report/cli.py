@@ -89,7 +89,7 @@ def report(
     analysis = analyze(runs, confidence, predict_n or (), predict_complexity, max_steps_margin)
     suffix, names = f".{format}", figure_names(runs)
     with pyplot().rc_context({"savefig.dpi": dpi}):
-        figures = sweep_figures(runs, analysis, figures_folder, suffix)
+        figures = sweep_figures(runs, analysis, figures_folder, suffix, confidence)
         run_figures = {
             f"run {names[run.path]}": plot_run(run, figures_folder / f"run_{names[run.path]}{suffix}")
             for run in runs

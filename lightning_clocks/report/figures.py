@@ -17,7 +17,7 @@ import numpy as np
 
 from lightning_clocks.clocks import Clocks, rate_band
 from lightning_clocks.errors import ConfigError
-from lightning_clocks.report.analysis import FamilyComparison, SweepAnalysis, geometric_mean, tau_mem_bound
+from lightning_clocks.report.analysis import FamilyComparison, SweepAnalysis, geometric_mean_interval, tau_mem_bound
 from lightning_clocks.report.runs import RunResult
 from lightning_clocks.results import atomic_path
 
@@ -253,8 +253,9 @@ def plot_families(comparison: FamilyComparison, path: Path) -> Path:
     return save(figure, path)
 
 
-def plot_tau_rule_vs(runs: list[RunResult], key: str, path: Path) -> Path:
-    """tau_rule against complexity or a capacity hyperparameter; runs that never crossed drawn at their last step."""
+def plot_tau_rule_vs(runs: list[RunResult], key: str, path: Path, confidence: float = 0.95) -> Path:
+    """tau_rule against complexity or a capacity hyperparameter: every run (seed), runs that never crossed at their
+    last step, and the geometric mean per value with its t interval over runs."""
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(6.0, 4.5))
 
@@ -278,13 +279,19 @@ def plot_tau_rule_vs(runs: list[RunResult], key: str, path: Path) -> Path:
             label="not reached by the last step",
         )
     knobs = sorted({knob(run) for run in measured})
-    means = [geometric_mean([run.clocks.tau_rule for run in measured if knob(run) == value]) for value in knobs]
-    axes.plot(
-        [value for value, mean in zip(knobs, means, strict=True) if mean is not None],
-        [mean for mean in means if mean is not None],
+    pooled = [
+        (value, *geometric_mean_interval([run.clocks.tau_rule for run in measured if knob(run) == value], confidence))
+        for value in knobs
+    ]
+    pooled = [(value, mean, interval or (mean, mean)) for value, mean, interval in pooled if mean is not None]
+    axes.errorbar(
+        [value for value, _, _ in pooled],
+        [mean for _, mean, _ in pooled],
+        yerr=[[mean - low for _, mean, (low, _) in pooled], [high - mean for _, mean, (_, high) in pooled]],
         color="black",
         linewidth=1,
-        label="geometric mean",
+        capsize=3,
+        label=f"geometric mean over runs, {confidence:.0%} interval",
     )
     axes.set_yscale("log")
     plain_log_ticks(axes.yaxis)
@@ -361,10 +368,10 @@ def plot_window_map(runs: list[RunResult], analysis: SweepAnalysis, path: Path) 
 
 
 def sweep_figures(
-    runs: list[RunResult], analysis: SweepAnalysis, folder: Path, suffix: str = ".png"
+    runs: list[RunResult], analysis: SweepAnalysis, folder: Path, suffix: str = ".png", confidence: float = 0.95
 ) -> dict[str, Path]:
-    """Every sweep figure the runs support (files ending in ``suffix``), keyed by a caption; none for a single run
-    unless it has a DiT or GPT counterpart."""
+    """Every sweep figure the runs support (files ending in ``suffix``; intervals at ``confidence``), keyed by a
+    caption; none for a single run unless it has a DiT or GPT counterpart."""
     figures: dict[str, Path] = {}
     if analysis.tau_mem_fit is not None:
         figures["tau_mem against N (log-log) with the fitted slope"] = plot_tau_mem_vs_n(
@@ -372,11 +379,11 @@ def sweep_figures(
         )
     if len(analysis.tau_rule_by_complexity) >= 2:
         figures["tau_rule against rule complexity"] = plot_tau_rule_vs(
-            runs, "complexity", folder / f"tau_rule_vs_complexity{suffix}"
+            runs, "complexity", folder / f"tau_rule_vs_complexity{suffix}", confidence
         )
     for key in analysis.capacity_keys:
         figures[f"tau_rule against model {key} (capacity)"] = plot_tau_rule_vs(
-            runs, key, folder / f"tau_rule_vs_{key}{suffix}"
+            runs, key, folder / f"tau_rule_vs_{key}{suffix}", confidence
         )
     if analysis.window_fit is not None:
         figures["innovation window width against N"] = plot_window_vs_n(runs, analysis, folder / f"window_vs_n{suffix}")
