@@ -65,6 +65,7 @@ def _slope_text(fit: LineFit) -> str:
 
 
 def _censored_text(fit: CensoredFit) -> str:
+    """The censored fit's slope, interval, runs, lower bounds and scatter, for the findings."""
     low, high = fit.slope_interval
     return (
         f"{fit.slope:.3f}, {fit.confidence:.0%} CI [{low:.3f}, {high:.3f}] ({fit.num_points} runs, "
@@ -86,6 +87,7 @@ def _never_crossed(measured: list[RunResult]) -> list[str]:
 
 
 def _pooling(measured: list[RunResult], analysis: SweepAnalysis) -> str:
+    """What the fits pooled: how many runs, which seeds, at which N."""
     seeds = sorted({run.seed for run in measured if run.seed is not None})
     sizes = sorted({run.n_train for run in measured if run.n_train is not None})
     most = max((point.num_runs for point in analysis.pooled), default=0)
