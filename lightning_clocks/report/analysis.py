@@ -100,13 +100,6 @@ class SweepAnalysis:
     predictions: tuple[Prediction, ...] = ()
     families: tuple[FamilyComparison, ...] = ()
 
-    @property
-    def has_sweep_figures(self) -> bool:
-        return (
-            any((self.tau_mem_fit, self.window_fit, len(self.tau_rule_by_complexity) >= 2, self.capacity_keys))
-            or len(self.window_open_map) >= 2
-        )
-
 
 def distinct(values: list[float | None]) -> int:
     return len(set(values) - {None})
