@@ -153,3 +153,23 @@ def test_clock_intervals_reach_the_wandb_summary_as_two_numbers() -> None:
     assert run.summary["clocks/tau_rule"] == 100.0 and run.summary["clocks/tau_mem"] is None
     assert (run.summary["clocks/tau_rule_interval_low"], run.summary["clocks/tau_rule_interval_high"]) == (80.0, 120.0)
     assert run.summary["clocks/tau_mem_interval_low"] is None and "clocks/tau_rule_interval" not in run.summary
+
+
+def test_the_clock_callback_gives_its_clocks_intervals_from_its_rows() -> None:
+    from lightning_clocks.callbacks.clock import ClockCallback
+
+    callback = ClockCallback()
+    callback.rows = [
+        {
+            "step": step,
+            "validity": valid,
+            "copy_rate": copy,
+            "control_copy_rate": 0.0,
+            "mem_excess": copy,
+            "num_samples": 512.0,
+        }
+        for step, valid, copy in ((10, 0.1, 0.0), (100, 0.4, 0.05), (1000, 0.6, 0.2), (10000, 0.9, 0.5))
+    ]
+    clocks = callback.clocks()
+    assert clocks.tau_rule_interval[0] < clocks.tau_rule < clocks.tau_rule_interval[1]
+    assert clocks.tau_mem_interval[0] < clocks.tau_mem < clocks.tau_mem_interval[1]

@@ -77,11 +77,9 @@ class CurveClockCallback(ScheduledCallback):
         return row
 
     def clocks(self) -> Clocks:
-        """The clocks measured from the rows so far."""
-        columns = {
-            name: [row.get(name, float("nan")) for row in self.rows]
-            for name in ("step", self.rule_series, self.mem_series)
-        }
+        """The clocks measured from the rows so far (every column, so that counts give each clock its interval)."""
+        names = dict.fromkeys(("step", self.rule_series, self.mem_series, *(name for row in self.rows for name in row)))
+        columns = {name: [row.get(name, float("nan")) for row in self.rows] for name in names}
         return measure_clocks(
             columns, self.rule_threshold, self.mem_threshold, self.smoothing, self.rule_series, self.mem_series
         )
