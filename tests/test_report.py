@@ -244,3 +244,22 @@ def test_dit_and_gpt_on_one_rule_are_drawn_together_with_the_ratio_of_their_cloc
         "DiT against GPT on group_parity complexity 3, N=256 (1 DIT, 1 GPT runs): tau_rule DIT 300, GPT 100 "
         "(DiT/GPT 3.00); tau_mem DIT 2000, GPT 1000 (DiT/GPT 2.00)." in summary
     )
+
+
+def test_predictions_over_runs_that_vary_complexity_need_one(tmp_path: Path) -> None:
+    for n_train in (100, 200, 400):
+        for complexity in (2.0, 4.0):
+            folder = tmp_path / "runs" / f"n{n_train}_g{complexity:g}"
+            steps = [n_train, 2 * n_train, 4 * n_train * complexity]
+            make_run(folder, n_train, complexity, steps, [0.0, 1.0, 1.0], [0.0, 0.0, 0.2])
+    with pytest.raises(
+        ConfigError, match=r"predict_complexity=None is invalid: the runs vary complexity \[2\.0, 4\.0\]"
+    ):
+        report_main([str(tmp_path / "runs"), "--predict_n=[800]"])
+    with pytest.raises(ConfigError, match=r"predict_n=\[0\] is invalid"):
+        report_main([str(tmp_path / "runs"), "--predict_n=[0]"])
+    # tau_mem = sqrt(2N x 4NG) = N sqrt(8G) exactly: at N=800, G=4 the fit with a complexity term gives 800 sqrt(32).
+    assert report_main([str(tmp_path / "runs"), "--predict_n=[800]", "--predict_complexity=4"]) == 0
+    (prediction,) = json.loads((tmp_path / "runs" / "report" / "prediction.json").read_text())["predictions"]
+    assert prediction["tau_mem"] == pytest.approx(800 * math.sqrt(32), rel=1e-6)
+    assert prediction["complexity"] == 4.0
