@@ -139,6 +139,9 @@ def test_censored_fit_recovers_the_slope_that_naive_fits_bias() -> None:
     assert fit_line(x, observed).slope < 0.6  # the naive fit, biased low by the bounds
 
 
-def test_censored_fit_needs_enough_crossed_runs() -> None:
+def test_censored_fit_needs_enough_crossed_runs_and_scatter() -> None:
     with pytest.raises(ValueError, match="needs more than 2 runs"):
         fit_censored([[1.0, 1.0], [1.0, 2.0]], [1.0, 2.0], [False, True])
+    # crossed runs exactly on a line: the likelihood grows without bound as sigma -> 0
+    with pytest.raises(ValueError, match="degenerate"):
+        fit_censored([[1.0, 1.0], [1.0, 2.0], [1.0, 3.0], [1.0, 4.0]], [1.0, 2.0, 3.0, 1.0], [False] * 3 + [True])

@@ -233,8 +233,9 @@ def analyze(
     if predict_n:
         if censored_fit is None:
             raise ConfigError(
-                f"predict_n={list(predict_n)} needs a tau_mem fit: runs that crossed tau_mem at two or more N "
-                f"(these runs: {len(with_mem)} crossed of {len(measured)})"
+                f"predict_n={list(predict_n)} needs a censored tau_mem fit: more runs than coefficients, runs that "
+                f"crossed tau_mem at two or more N, and scatter about the line (these runs: {len(with_mem)} crossed "
+                f"of {len(measured)})"
             )
         predictions = predict(censored_fit, use_complexity, measured, predict_n, predict_complexity, max_steps_margin)
     with_window = [run for run in measured if run.clocks.window is not None]

@@ -238,13 +238,7 @@ def fit_censored(
     design: Sequence[Sequence[float]], y: Sequence[float], censored: Sequence[bool], confidence: float = 0.95
 ) -> CensoredFit:
     """Maximum-likelihood Tobit fit of ``y`` on the columns of ``design`` (first column ones); a censored ``y``
-    is a lower bound (a clock that had not crossed by the run's last step). Needs SciPy."""
-    try:
-        from scipy.optimize import minimize
-    except ImportError:
-        raise ConfigError(
-            "the censored fit of clocks report needs scipy: pip install 'lightning-clocks[report]'"
-        ) from None
+    is a lower bound (a clock that had not crossed by the run's last step). Needs SciPy when some are censored."""
     matrix, values, flags = np.asarray(design, dtype=np.float64), np.asarray(y, dtype=np.float64), np.asarray(censored)
     flags = flags.astype(bool)
     columns = matrix.shape[1]
@@ -261,6 +255,12 @@ def fit_censored(
         sigma = float(np.sqrt(np.mean(residual**2)))
         covariance = sigma**2 * scale * np.linalg.inv(matrix.T @ matrix)
         return CensoredFit(tuple(float(value) for value in beta), sigma, covariance, confidence, rows, 0)
+    try:
+        from scipy.optimize import minimize
+    except ImportError:
+        raise ConfigError(
+            "the censored fit of clocks report needs scipy: pip install 'lightning-clocks[report]'"
+        ) from None
     start = np.append(beta, math.log(max(float(np.sqrt(np.mean(residual**2))), 1e-3)))
 
     def objective(parameters: np.ndarray) -> float:
@@ -270,7 +270,12 @@ def fit_censored(
         objective, start, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000}
     )
     result = minimize(objective, result.x, method="BFGS", options={"gtol": 1e-9})
-    covariance = np.linalg.inv(_hessian(objective, result.x))[:columns, :columns] * scale
+    try:
+        covariance = np.linalg.inv(_hessian(objective, result.x))[:columns, :columns] * scale
+    except np.linalg.LinAlgError:
+        covariance = None
+    if covariance is None or not np.all(np.isfinite(covariance)) or np.any(np.diag(covariance) < 0):
+        raise ValueError("the censored fit is degenerate: the crossed runs lie exactly on a line (no scatter)")
     return CensoredFit(
         coefficients=tuple(float(value) for value in result.x[:columns]),
         sigma=math.exp(float(result.x[-1])),
