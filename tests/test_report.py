@@ -1,8 +1,10 @@
-"""``clocks report``: figures and pages from a real tiny sweep, sweep figures and fits, re-thresholding."""
+"""``clocks report``: figures and pages from a real tiny sweep, sweep figures and fits, re-thresholding, clock
+intervals, censored runs and predictions, unique figure names across sweeps, DiT against GPT."""
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import re
@@ -80,7 +82,17 @@ def test_report_on_a_real_tiny_sweep_references_every_figure(tmp_path: Path) -> 
     ]
 
 
-def make_run(folder: Path, n_train: int, complexity: float, steps: list[int], validity: list[float], mem: list[float]):
+def make_run(
+    folder: Path,
+    n_train: int,
+    complexity: float,
+    steps: list[float],
+    validity: list[float],
+    mem: list[float],
+    seed: int = 0,
+    family: str = "gpt",
+    num_samples: int | None = None,
+):
     """A run folder with hand-made curves.csv and the clocks.json fields a report reads."""
     rows = [
         {
@@ -91,6 +103,7 @@ def make_run(folder: Path, n_train: int, complexity: float, steps: list[int], va
             "copy_rate": excess,
             "control_copy_rate": 0.0,
             "novel_valid": valid - excess,
+            **({"num_samples": num_samples} if num_samples is not None else {}),
         }
         for step, valid, excess in zip(steps, validity, mem, strict=True)
     ]
@@ -102,11 +115,20 @@ def make_run(folder: Path, n_train: int, complexity: float, steps: list[int], va
             "mem_threshold": 0.1,
             "smoothing": 0.0,
             "rule": {"name": "group_parity", "complexity": complexity},
-            "model": {"family": "gpt", "n_layer": 2, "n_embd": 64},
+            "model": {"family": family, "n_layer": 2, "n_embd": 64},
             "n_train": n_train,
-            "seed": 0,
+            "seed": seed,
         },
     )
+
+
+def crossing_run(folder: Path, n_train: int, tau_rule: float, tau_mem: float, **options) -> None:
+    """A run whose validity jumps 0 -> 1 and mem_excess 0 -> 0.2 across evaluations at tau/2 and 2 tau: the
+    log-interpolated crossings are tau_rule and tau_mem (exactly, where tau/2 is a whole step)."""
+    steps = sorted({tau_rule / 2, tau_rule * 2, tau_mem / 2, tau_mem * 2})
+    validity = [0.0 if step < tau_rule else 1.0 for step in steps]
+    mem = [0.0 if step < tau_mem else 0.2 for step in steps]
+    make_run(folder, n_train, 3.0, steps, validity, mem, **options)
 
 
 def test_rethresholding_recomputes_the_clocks_from_the_saved_curves(tmp_path: Path) -> None:
@@ -168,3 +190,76 @@ def test_report_refuses_folders_without_runs_or_clock_curves(tmp_path: Path) -> 
     write_curves(tmp_path / "other" / "curves.csv", [{"step": 10, "accuracy": 0.5}])
     with pytest.raises(ConfigError, match=r"lacks the columns \['mem_excess', 'validity'\]"):
         report_main([str(tmp_path / "other")])
+
+
+def test_runs_named_alike_in_two_sweeps_keep_their_own_figures_and_formats(tmp_path: Path) -> None:
+    for sweep in ("fitA", "fitB"):
+        make_run(tmp_path / sweep / "n256", 256, 3.0, STEPS, VALIDITY, MEM_EXCESS, num_samples=512)
+    out = tmp_path / "report"
+    assert (
+        report_main([str(tmp_path / "fitA"), str(tmp_path / "fitB"), f"--out={out}", "--format=svg", "--dpi=50"]) == 0
+    )
+    assert sorted(path.name for path in (out / "figures").iterdir()) == ["run_fitA__n256.svg", "run_fitB__n256.svg"]
+    rows = read_table(out / "runs.csv")
+    assert [row["path"] for row in rows] == [str(tmp_path / "fitA" / "n256"), str(tmp_path / "fitB" / "n256")]
+    # The clock interval: validity 0.4 -> 0.6 over 512 samples; the Wilson edges cross 0.5 on either side of tau.
+    assert float(rows[0]["tau_rule_low"]) < float(rows[0]["tau_rule"]) < float(rows[0]["tau_rule_high"])
+    with pytest.raises(ConfigError, match="format=jpg is invalid"):
+        report_main([str(tmp_path / "fitA"), "--format=jpg"])
+
+
+def test_seeds_pooled_censored_runs_counted_and_tau_mem_predicted(tmp_path: Path) -> None:
+    """tau_mem = 2N x 10^(+-0.05) over two seeds per N; one run at N=800 never crossed by step 1000 (far below
+    its 1600): the report pools each N to exactly 2N, counts the lower bound, and predicts 2N at N=1600."""
+    runs = tmp_path / "runs"
+    for n_train in (100, 200, 400):
+        for seed, offset in ((0, 0.05), (1, -0.05)):
+            crossing_run(runs / f"n{n_train}_s{seed}", n_train, 20.0, 2 * n_train * 10**offset, seed=seed)
+    make_run(runs / "n800_s0", 800, 3.0, [10, 40, 1000], [0.0, 1.0, 1.0], [0.0, 0.0, 0.0])
+    assert report_main([str(runs), "--predict_n=[1600]", "--max_steps_margin=2"]) == 0
+    summary = (runs / "report" / "summary.md").read_text()
+    assert "1 of 7 runs never crossed tau_mem: lower bounds at their last step: n800_s0 (> 1000)." in summary
+    assert "Pooled: 7 runs over 2 seeds [0, 1] at N = [100, 200, 400, 800]" in summary
+    # two seeds at log10(2N) +- 0.05: t interval 0.05 sqrt(2) x t(0.975, 1) / sqrt(2) = 0.05 x 12.706 decades
+    half = 0.05 * 12.7062
+    mean, low, high = map(float, re.search(r"tau_mem at N=200: (\d+) \[(\d+), (\d+)\] steps", summary).groups())
+    assert (mean, low, high) == pytest.approx((400, 400 * 10**-half, 400 * 10**half), rel=0.01)  # steps saved as ints
+    assert "censored (Tobit) fit" in summary and "(7 runs, 1 of them lower bounds" in summary
+    (prediction,) = json.loads((runs / "report" / "prediction.json").read_text())["predictions"]
+    assert prediction["tau_mem"] == pytest.approx(3200, rel=0.01)
+    low, high = prediction["tau_mem_interval"]
+    assert low < 3200 < high and prediction["max_steps"] == math.ceil(2 * high)
+    assert prediction["tau_rule"] == pytest.approx(20.0)
+    assert (runs / "report" / "figures" / "tau_mem_vs_n.png").exists()
+
+
+def test_dit_and_gpt_on_one_rule_are_drawn_together_with_the_ratio_of_their_clocks(tmp_path: Path) -> None:
+    crossing_run(tmp_path / "runs" / "gpt", 256, 100.0, 1000.0, family="gpt")
+    crossing_run(tmp_path / "runs" / "dit", 256, 300.0, 2000.0, family="dit")
+    assert report_main([str(tmp_path / "runs")]) == 0
+    folder = tmp_path / "runs" / "report"
+    assert (folder / "figures" / "dit_vs_gpt_group_parity_c3_n256.png").exists()
+    summary = (folder / "summary.md").read_text()
+    assert (
+        "DiT against GPT on group_parity complexity 3, N=256 (1 DIT, 1 GPT runs): tau_rule DIT 300, GPT 100 "
+        "(DiT/GPT 3.00); tau_mem DIT 2000, GPT 1000 (DiT/GPT 2.00)." in summary
+    )
+
+
+def test_predictions_over_runs_that_vary_complexity_need_one(tmp_path: Path) -> None:
+    for n_train in (100, 200, 400):
+        for complexity in (2.0, 4.0):
+            folder = tmp_path / "runs" / f"n{n_train}_g{complexity:g}"
+            steps = [n_train, 2 * n_train, 4 * n_train * complexity]
+            make_run(folder, n_train, complexity, steps, [0.0, 1.0, 1.0], [0.0, 0.0, 0.2])
+    with pytest.raises(
+        ConfigError, match=r"predict_complexity=None is invalid: the runs vary complexity \[2\.0, 4\.0\]"
+    ):
+        report_main([str(tmp_path / "runs"), "--predict_n=[800]"])
+    with pytest.raises(ConfigError, match=r"predict_n=\[0\] is invalid"):
+        report_main([str(tmp_path / "runs"), "--predict_n=[0]"])
+    # tau_mem = sqrt(2N x 4NG) = N sqrt(8G) exactly: at N=800, G=4 the fit with a complexity term gives 800 sqrt(32).
+    assert report_main([str(tmp_path / "runs"), "--predict_n=[800]", "--predict_complexity=4"]) == 0
+    (prediction,) = json.loads((tmp_path / "runs" / "report" / "prediction.json").read_text())["predictions"]
+    assert prediction["tau_mem"] == pytest.approx(800 * math.sqrt(32), rel=1e-6)
+    assert prediction["complexity"] == 4.0

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from lightning_clocks.report.scaling import (
+    fit_censored,
     fit_line,
     fit_power_law,
     regularized_incomplete_beta,
@@ -104,3 +105,43 @@ def test_window_vanishing_point_and_map() -> None:
     assert vanishing_point(fit_line(log_n, [1.0, 1.0, 1.0])) is None
     cells = window_map([(128, 2, True), (128, 2, False), (256, 2, True), (128, 3, False)])
     assert cells == {(128, 2): 0.5, (128, 3): 0.0, (256, 2): 1.0}
+
+
+def test_censored_fit_without_censoring_is_least_squares() -> None:
+    """With nothing censored the Tobit fit is ordinary least squares: same slope interval, and the prediction
+    interval is OLS's closed form  yhat ± t s sqrt(1 + 1/n + (x0 - mean x)² / Sxx)."""
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    y = np.array([1.1, 1.9, 3.2, 3.9, 5.1])
+    fit = fit_censored(np.column_stack([np.ones_like(x), x]), y, [False] * 5)
+    line = fit_line(x, y)
+    assert fit.slope == pytest.approx(line.slope)
+    assert fit.slope_interval == pytest.approx(line.slope_interval)
+    residual = y - (line.intercept + line.slope * x)
+    s = math.sqrt(residual @ residual / 3)
+    half = t_quantile(0.975, 3) * s * math.sqrt(1 + 1 / 5 + (7.0 - 3.0) ** 2 / 10.0)
+    mean, low, high = fit.predict([1.0, 7.0])
+    assert (mean, low, high) == pytest.approx((line.predict(7.0), line.predict(7.0) - half, line.predict(7.0) + half))
+
+
+def test_censored_fit_recovers_the_slope_that_naive_fits_bias() -> None:
+    """Simulated log tau = 1 + 1.0 log N + noise, censored at 10^3.5 (runs that never crossed by their last step):
+    the Tobit slope's interval holds the true slope 1; least squares on the bounds as if measured is far below."""
+    rng = np.random.default_rng(0)
+    x = np.repeat(np.log10([64, 128, 256, 512, 1024, 2048]), 20)
+    y = 1.0 + 1.0 * x + rng.normal(0.0, 0.15, x.size)
+    censored = y > 3.5
+    observed = np.where(censored, 3.5, y)
+    fit = fit_censored(np.column_stack([np.ones_like(x), x]), observed, censored)
+    assert fit.num_censored == censored.sum() > 30
+    low, high = fit.slope_interval
+    assert low < 1.0 < high and abs(fit.slope - 1.0) < 0.1
+    assert fit.sigma == pytest.approx(0.15, abs=0.03)
+    assert fit_line(x, observed).slope < 0.6  # the naive fit, biased low by the bounds
+
+
+def test_censored_fit_needs_enough_crossed_runs_and_scatter() -> None:
+    with pytest.raises(ValueError, match="needs more than 2 runs"):
+        fit_censored([[1.0, 1.0], [1.0, 2.0]], [1.0, 2.0], [False, True])
+    # crossed runs exactly on a line: the likelihood grows without bound as sigma -> 0
+    with pytest.raises(ValueError, match="degenerate"):
+        fit_censored([[1.0, 1.0], [1.0, 2.0], [1.0, 3.0], [1.0, 4.0]], [1.0, 2.0, 3.0, 1.0], [False] * 3 + [True])

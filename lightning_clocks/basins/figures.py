@@ -25,8 +25,9 @@ CLASS_COLOURS = {"train": "tab:red", "control": "tab:blue", "invalid": "tab:gray
 CLASS_LABELS = {"train": "training samples", "control": "control (novel valid)", "invalid": "invalid samples"}
 
 
-def plot_basins(run_dir: Path, out_dir: Path) -> list[Path]:
-    """Draw the basin figures of the run in ``run_dir`` into ``out_dir``; ``[]`` when it has no basins.csv."""
+def plot_basins(run_dir: Path, out_dir: Path, suffix: str = ".png") -> list[Path]:
+    """Draw the basin figures of the run in ``run_dir`` into ``out_dir`` (files ending in ``suffix``); ``[]`` when
+    it has no basins.csv."""
     path = Path(run_dir) / BASINS_FILE
     if not path.is_file():
         return []
@@ -37,13 +38,13 @@ def plot_basins(run_dir: Path, out_dir: Path) -> list[Path]:
     level = "sigma" if rows[0].get("sigma") is not None else "flips"
     clocks = _clocks(Path(run_dir))
     figures = [
-        _plot_radius(rows, level, clocks, out_dir / "basin_radius.png"),
-        _plot_return_rates(rows, level, out_dir / "basin_return_rates.png"),
+        _plot_radius(rows, level, clocks, out_dir / f"basin_radius{suffix}"),
+        _plot_return_rates(rows, level, out_dir / f"basin_return_rates{suffix}"),
     ]
     if level == "sigma":
-        figures.append(_plot_distances(rows, clocks, out_dir / "denoiser_distances.png"))
+        figures.append(_plot_distances(rows, clocks, out_dir / f"denoiser_distances{suffix}"))
     else:
-        figures.append(_plot_log_likelihood(rows, clocks, out_dir / "log_likelihood.png"))
+        figures.append(_plot_log_likelihood(rows, clocks, out_dir / f"log_likelihood{suffix}"))
     return figures
 
 

@@ -80,11 +80,9 @@ class CurveClockCallback(ScheduledCallback):
         return row
 
     def clocks(self) -> Clocks:
-        """The clocks measured from the rows so far."""
-        columns = {
-            name: [row.get(name, float("nan")) for row in self.rows]
-            for name in ("step", self.rule_series, self.mem_series)
-        }
+        """The clocks measured from the rows so far (every column, so that counts give each clock its interval)."""
+        names = dict.fromkeys(("step", self.rule_series, self.mem_series, *(name for row in self.rows for name in row)))
+        columns = {name: [row.get(name, float("nan")) for row in self.rows] for name in names}
         return measure_clocks(
             columns, self.rule_threshold, self.mem_threshold, self.smoothing, self.rule_series, self.mem_series
         )
@@ -271,7 +269,11 @@ def clocks_to_wandb_summary(logger: WandbLogger, clocks: Clocks) -> None:
     stopped early still shows them."""
     summary = logger.experiment.summary
     for name, value in clocks.to_dict().items():
-        summary[f"clocks/{name}"] = value
+        if name.endswith("_interval"):  # [low, high] as two numbers, so W&B can chart and sort them
+            low, high = value if value is not None else (None, None)
+            summary[f"clocks/{name}_low"], summary[f"clocks/{name}_high"] = low, high
+        else:
+            summary[f"clocks/{name}"] = value
 
 
 def summarize_to_wandb(

@@ -1,7 +1,9 @@
-"""The report's figures as PNG files: one per run, and the sweep comparisons (docs/reading_figures.md).
+"""The report's figures: one per run, the sweep comparisons and DiT/GPT pairs (docs/reading_figures.md).
 
-matplotlib is imported on first use, with the non-interactive Agg backend, so that importing
-the report costs nothing and works on machines with no display.
+Each figure is written in the format its file name ends with (png, pdf or svg), at the resolution of
+matplotlib's ``savefig.dpi`` (``clocks report --dpi`` sets it). matplotlib is imported on first use, with
+the non-interactive Agg backend, so that importing the report costs nothing and works on machines with
+no display.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from lightning_clocks.clocks import Clocks
+from lightning_clocks.clocks import Clocks, rate_band
 from lightning_clocks.errors import ConfigError
-from lightning_clocks.report.analysis import SweepAnalysis, geometric_mean
+from lightning_clocks.report.analysis import FamilyComparison, SweepAnalysis, geometric_mean_interval, tau_mem_bound
 from lightning_clocks.report.runs import RunResult
 from lightning_clocks.results import atomic_path
 
@@ -29,7 +31,8 @@ RUN_CURVES = (
 )
 #: Colours of the two series a run's clocks cross, drawn when the run has none of RUN_CURVES (the pair task).
 RULE_COLOUR, MEM_COLOUR = "tab:green", "tab:red"
-FIGURE_DPI = 100
+#: Line colour of each model family in the DiT/GPT comparison.
+FAMILY_COLOURS = {"dit": "tab:purple", "gpt": "tab:orange"}
 
 
 def pyplot() -> Any:
@@ -37,7 +40,7 @@ def pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise ConfigError("clocks report needs matplotlib: pip install 'lightning-clocks[plots]'") from None
+        raise ConfigError("clocks report needs matplotlib: pip install 'lightning-clocks[report]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -45,10 +48,10 @@ def pyplot() -> Any:
 
 
 def save(figure: Any, path: Path) -> Path:
-    """Write ``figure`` as a PNG atomically (temporary file, then rename) and close it."""
+    """Write ``figure`` atomically (temporary file, then rename) in the format of ``path``'s suffix, and close it."""
     try:
         with atomic_path(path) as temporary:
-            figure.savefig(temporary, dpi=FIGURE_DPI, bbox_inches="tight", format="png")
+            figure.savefig(temporary, bbox_inches="tight", format=path.suffix.lstrip("."))
     finally:
         pyplot().close(figure)
     return path
@@ -84,11 +87,19 @@ def plot_run(run: RunResult, path: Path) -> Path:
         drawn = [(rule_series, rule_series, RULE_COLOUR), (mem_series, mem_series, MEM_COLOUR)]
     for column, label, colour in drawn:
         axes.plot(curves["step"], curves[column], marker=".", markersize=4, label=label, color=colour)
+        band = rate_band(curves, column)
+        if band is not None:
+            axes.fill_between(curves["step"], *band, color=colour, alpha=0.15, linewidth=0)
     axes.axhline(clocks.rule_threshold, color="tab:green", linestyle=":", linewidth=1, label="rule threshold")
-    if clocks.tau_rule is not None:
-        axes.axvline(clocks.tau_rule, color="tab:green", linestyle="--", label=f"tau_rule = {clocks.tau_rule:.0f}")
-    if clocks.tau_mem is not None:
-        axes.axvline(clocks.tau_mem, color="tab:red", linestyle="--", label=f"tau_mem = {clocks.tau_mem:.0f}")
+    for name, tau, interval, colour in (
+        ("tau_rule", clocks.tau_rule, clocks.tau_rule_interval, "tab:green"),
+        ("tau_mem", clocks.tau_mem, clocks.tau_mem_interval, "tab:red"),
+    ):
+        if tau is not None:
+            axes.axvline(tau, color=colour, linestyle="--", label=f"{name} = {tau:.0f}{interval_text(interval)}")
+        if interval is not None:
+            end = interval[1] if interval[1] is not None else run.last_step
+            axes.axvspan(interval[0], end, ymin=0.0, ymax=0.04, color=colour, alpha=0.6, linewidth=0)
     if clocks.window_open:
         window_end = clocks.tau_mem if clocks.tau_mem is not None else run.last_step
         axes.axvspan(clocks.tau_rule, window_end, color="tab:blue", alpha=0.12, label="innovation window")
@@ -100,6 +111,13 @@ def plot_run(run: RunResult, path: Path) -> Path:
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return save(figure, path)
+
+
+def interval_text(interval: tuple[float, float | None] | None) -> str:
+    """`` [lo, hi]`` of a clock's interval (``> lo`` for an open end), or nothing."""
+    if interval is None:
+        return ""
+    return f" [{interval[0]:.0f}, {interval[1]:.0f}]" if interval[1] is not None else f" [{interval[0]:.0f}, >last]"
 
 
 def _fit_label(name: str, fit: Any) -> str:
@@ -121,33 +139,123 @@ def _scatter_against_n(axes: Any, runs: list[RunResult], value: Callable[[Clocks
 
 
 def plot_tau_mem_vs_n(runs: list[RunResult], analysis: SweepAnalysis, path: Path) -> Path:
-    """tau_mem against N on log-log axes, coloured by complexity, with the fitted power law and a slope-1 guide."""
+    """tau_mem against N on log-log axes: every run (seed) as a point, runs that never crossed as lower bounds at
+    their last step, the geometric mean over seeds with its interval, the naive and censored power-law fits, a
+    slope-1 guide and any predictions."""
     plt = pyplot()
-    fit = analysis.tau_mem_fit
-    figure, axes = plt.subplots(figsize=(6.0, 4.5))
+    fit, censored_fit = analysis.tau_mem_fit, analysis.tau_mem_censored_fit
+    figure, axes = plt.subplots(figsize=(6.5, 4.5))
     measured = _scatter_against_n(axes, runs, lambda clocks: clocks.tau_mem)
-    n_range = np.geomspace(min(run.n_train for run in measured), max(run.n_train for run in measured), 50)
-    axes.plot(n_range, 10 ** fit.predict(np.log10(n_range)), color="black", label=_fit_label("fit: slope b", fit))
+    bounds = [run for run in runs if run.clocks is not None and run.n_train is not None and tau_mem_bound(run)[1]]
+    if bounds:
+        axes.scatter(
+            [run.n_train for run in bounds],
+            [run.last_step for run in bounds],
+            marker="^",
+            facecolors="none",
+            edgecolors="black",
+            zorder=3,
+            label=f"never crossed: lower bound at last step ({len(bounds)})",
+        )
+    pooled = [point for point in analysis.pooled if point.mean is not None]
+    if any(point.num_runs > 1 for point in pooled):
+        errors = np.array(
+            [
+                [point.mean - point.interval[0], point.interval[1] - point.mean] if point.interval else [0.0, 0.0]
+                for point in pooled
+            ]
+        ).T
+        axes.errorbar(
+            [point.n_train for point in pooled],
+            [point.mean for point in pooled],
+            yerr=errors,
+            fmt="D",
+            color="black",
+            markersize=5,
+            capsize=3,
+            zorder=4,
+            label=f"mean over seeds, {fit.confidence:.0%} interval",
+        )
+    sizes = [run.n_train for run in measured + bounds] + [prediction.n_train for prediction in analysis.predictions]
+    n_range = np.geomspace(min(sizes), max(sizes), 50)
+    axes.plot(n_range, 10 ** fit.predict(np.log10(n_range)), color="black", label=_fit_label("naive fit: b", fit))
+    if censored_fit is not None and not analysis.censored_fit_uses_complexity:
+        low, high = censored_fit.slope_interval
+        axes.plot(
+            n_range,
+            10 ** (censored_fit.coefficients[0] + censored_fit.slope * np.log10(n_range)),
+            color="tab:blue",
+            linestyle="--",
+            label=f"censored (Tobit) fit: b = {censored_fit.slope:.2f} [{low:.2f}, {high:.2f}]",
+        )
+    for prediction in analysis.predictions:
+        low, high = prediction.tau_mem_interval
+        axes.errorbar(
+            [prediction.n_train],
+            [prediction.tau_mem],
+            yerr=[[prediction.tau_mem - low], [high - prediction.tau_mem]],
+            fmt="*",
+            color="tab:purple",
+            markersize=10,
+            capsize=4,
+            zorder=5,
+            label=f"predicted N={prediction.n_train}: {prediction.tau_mem:.0f} [{low:.0f}, {high:.0f}]",
+        )
     middle = math.sqrt(n_range[0] * n_range[-1])
     axes.plot(
         n_range, 10 ** fit.predict(math.log10(middle)) * n_range / middle, color="gray", linestyle=":", label="slope 1"
     )
-    never = sum(run.clocks is not None and run.clocks.tau_mem is None for run in runs)
     axes.set_xscale("log")
     axes.set_yscale("log")
     plain_log_ticks(axes.xaxis)
     plain_log_ticks(axes.yaxis)
     axes.set_xlabel("training set size N (samples)")
     axes.set_ylabel("tau_mem (optimizer steps)")
-    note = f"; {never} runs never crossed" if never else ""
-    axes.set_title(f"Memorization time against N: log tau_mem = a + b log N{note}", fontsize=10)
+    axes.set_title("Memorization time against N: log tau_mem = a + b log N", fontsize=10)
     axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return save(figure, path)
 
 
-def plot_tau_rule_vs(runs: list[RunResult], key: str, path: Path) -> Path:
-    """tau_rule against complexity or a capacity hyperparameter; runs that never crossed drawn at their last step."""
+def plot_families(comparison: FamilyComparison, path: Path) -> Path:
+    """DiT and GPT runs on one rule, complexity and N: validity (solid) and mem_excess (dashed) of every run, one
+    colour per family, and each family's geometric-mean clocks as vertical lines."""
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(7.0, 4.0))
+    for family, family_runs in comparison.runs.items():
+        colour = FAMILY_COLOURS[family]
+        for index, run in enumerate(family_runs):
+            rule_series, mem_series = run.clock_series
+            label = family.upper() if index == 0 else None
+            steps = run.curves["step"]
+            axes.plot(steps, run.curves[rule_series], color=colour, label=f"{label} {rule_series}" if label else None)
+            axes.plot(
+                steps,
+                run.curves[mem_series],
+                color=colour,
+                linestyle="--",
+                label=f"{label} {mem_series}" if label else None,
+            )
+        for clock, style in (("tau_rule", ":"), ("tau_mem", "-.")):
+            value = getattr(comparison, clock)[family]
+            if value is not None:
+                axes.axvline(
+                    value, color=colour, linestyle=style, linewidth=1.5, label=f"{family.upper()} {clock} = {value:.0f}"
+                )
+    axes.set_xscale("log")
+    axes.set_ylim(-0.02, 1.02)
+    axes.set_xlabel("training step (optimizer steps, log scale)")
+    axes.set_ylabel("fraction of generated samples")
+    complexity = f" complexity {comparison.complexity:g}" if comparison.complexity is not None else ""
+    axes.set_title(f"DiT against GPT: {comparison.rule}{complexity}, N={comparison.n_train}", fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return save(figure, path)
+
+
+def plot_tau_rule_vs(runs: list[RunResult], key: str, path: Path, confidence: float = 0.95) -> Path:
+    """tau_rule against complexity or a capacity hyperparameter: every run (seed), runs that never crossed at their
+    last step, and the geometric mean per value with its t interval over runs."""
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(6.0, 4.5))
 
@@ -171,13 +279,19 @@ def plot_tau_rule_vs(runs: list[RunResult], key: str, path: Path) -> Path:
             label="not reached by the last step",
         )
     knobs = sorted({knob(run) for run in measured})
-    means = [geometric_mean([run.clocks.tau_rule for run in measured if knob(run) == value]) for value in knobs]
-    axes.plot(
-        [value for value, mean in zip(knobs, means, strict=True) if mean is not None],
-        [mean for mean in means if mean is not None],
+    pooled = [
+        (value, *geometric_mean_interval([run.clocks.tau_rule for run in measured if knob(run) == value], confidence))
+        for value in knobs
+    ]
+    pooled = [(value, mean, interval or (mean, mean)) for value, mean, interval in pooled if mean is not None]
+    axes.errorbar(
+        [value for value, _, _ in pooled],
+        [mean for _, mean, _ in pooled],
+        yerr=[[mean - low for _, mean, (low, _) in pooled], [high - mean for _, mean, (_, high) in pooled]],
         color="black",
         linewidth=1,
-        label="geometric mean",
+        capsize=3,
+        label=f"geometric mean over runs, {confidence:.0%} interval",
     )
     axes.set_yscale("log")
     plain_log_ticks(axes.yaxis)
@@ -253,25 +367,34 @@ def plot_window_map(runs: list[RunResult], analysis: SweepAnalysis, path: Path) 
     return save(figure, path)
 
 
-def sweep_figures(runs: list[RunResult], analysis: SweepAnalysis, folder: Path) -> dict[str, Path]:
-    """Every sweep figure the runs support, keyed by a caption; none for a single run."""
+def sweep_figures(
+    runs: list[RunResult], analysis: SweepAnalysis, folder: Path, suffix: str = ".png", confidence: float = 0.95
+) -> dict[str, Path]:
+    """Every sweep figure the runs support (files ending in ``suffix``; intervals at ``confidence``), keyed by a
+    caption; none for a single run unless it has a DiT or GPT counterpart."""
     figures: dict[str, Path] = {}
     if analysis.tau_mem_fit is not None:
         figures["tau_mem against N (log-log) with the fitted slope"] = plot_tau_mem_vs_n(
-            runs, analysis, folder / "tau_mem_vs_n.png"
+            runs, analysis, folder / f"tau_mem_vs_n{suffix}"
         )
     if len(analysis.tau_rule_by_complexity) >= 2:
         figures["tau_rule against rule complexity"] = plot_tau_rule_vs(
-            runs, "complexity", folder / "tau_rule_vs_complexity.png"
+            runs, "complexity", folder / f"tau_rule_vs_complexity{suffix}", confidence
         )
     for key in analysis.capacity_keys:
         figures[f"tau_rule against model {key} (capacity)"] = plot_tau_rule_vs(
-            runs, key, folder / f"tau_rule_vs_{key}.png"
+            runs, key, folder / f"tau_rule_vs_{key}{suffix}", confidence
         )
     if analysis.window_fit is not None:
-        figures["innovation window width against N"] = plot_window_vs_n(runs, analysis, folder / "window_vs_n.png")
+        figures["innovation window width against N"] = plot_window_vs_n(runs, analysis, folder / f"window_vs_n{suffix}")
     if len(analysis.window_open_map) >= 2:
         figures["N x complexity map of the innovation window"] = plot_window_map(
-            runs, analysis, folder / "window_map.png"
+            runs, analysis, folder / f"window_map{suffix}"
         )
+    for comparison in analysis.families:
+        complexity = f"_c{comparison.complexity:g}" if comparison.complexity is not None else ""
+        stem = f"dit_vs_gpt_{comparison.rule}{complexity}_n{comparison.n_train}"
+        figures[
+            f"DiT against GPT: {comparison.rule}{complexity.replace('_c', ' complexity ')}, N={comparison.n_train}"
+        ] = plot_families(comparison, folder / f"{stem}{suffix}")
     return figures

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lightning_clocks.report.analysis import SweepAnalysis, geometric_mean
 from lightning_clocks.report.runs import RunResult, Thresholds
-from lightning_clocks.report.scaling import LineFit
+from lightning_clocks.report.scaling import CensoredFit, LineFit
 from lightning_clocks.results import atomic_write_text, write_csv
 
 RUNS_TABLE = "runs.csv"
@@ -16,20 +16,28 @@ HTML_FILE = "report.html"
 
 
 def table(runs: list[RunResult]) -> list[dict[str, object]]:
-    """One row per run: status, swept values, seed, N, complexity, the re-measured clocks and final rates."""
+    """One row per run: its folder, status, swept values, seed, N, complexity, the re-measured clocks with their
+    intervals' ends, and final rates."""
     rows = []
     for run in runs:
         clocks = run.clocks
+        rule_interval = (clocks.tau_rule_interval if clocks else None) or (None, None)
+        mem_interval = (clocks.tau_mem_interval if clocks else None) or (None, None)
         rows.append(
             {
                 "run": run.name,
+                "path": str(run.path),
                 "status": run.status,
                 **run.values,
                 "seed": run.seed,
                 "n_train": run.n_train,
                 "complexity": run.complexity,
                 "tau_rule": _number(clocks.tau_rule if clocks else None, 0),
+                "tau_rule_low": _number(rule_interval[0], 0),
+                "tau_rule_high": _number(rule_interval[1], 0),
                 "tau_mem": _number(clocks.tau_mem if clocks else None, 0),
+                "tau_mem_low": _number(mem_interval[0], 0),
+                "tau_mem_high": _number(mem_interval[1], 0),
                 "window_open": clocks.window_open if clocks else None,
                 "window_log10": _number(clocks.window if clocks else None, 3),
                 "final_validity": _number(run.final("validity"), 3),
@@ -56,6 +64,39 @@ def _slope_text(fit: LineFit) -> str:
     return f"{fit.slope:.3f}{interval} ({fit.num_points} runs{r_squared})"
 
 
+def _censored_text(fit: CensoredFit) -> str:
+    """The censored fit's slope, interval, runs, lower bounds and scatter, for the findings."""
+    low, high = fit.slope_interval
+    return (
+        f"{fit.slope:.3f}, {fit.confidence:.0%} CI [{low:.3f}, {high:.3f}] ({fit.num_points} runs, "
+        f"{fit.num_censored} of them lower bounds; scatter sigma = {fit.sigma:.3f} in log10 steps)"
+    )
+
+
+def _never_crossed(measured: list[RunResult]) -> list[str]:
+    """One line per clock that some runs never crossed, naming them and their last step."""
+    lines = []
+    for clock in ("tau_rule", "tau_mem"):
+        never = [run for run in measured if getattr(run.clocks, clock) is None]
+        if never:
+            names = ", ".join(f"{run.name} (> {run.last_step})" for run in never)
+            lines.append(
+                f"{len(never)} of {len(measured)} runs never crossed {clock}: lower bounds at their last step: {names}."
+            )
+    return lines
+
+
+def _pooling(measured: list[RunResult], analysis: SweepAnalysis) -> str:
+    """What the fits pooled: how many runs, which seeds, at which N."""
+    seeds = sorted({run.seed for run in measured if run.seed is not None})
+    sizes = sorted({run.n_train for run in measured if run.n_train is not None})
+    most = max((point.num_runs for point in analysis.pooled), default=0)
+    return (
+        f"Pooled: {len(measured)} runs over {len(seeds)} seeds {seeds} at N = {sizes} (up to {most} runs per N); "
+        f"every run is one point of the fits; each N's mean is the geometric mean of its seeds' tau_mem."
+    )
+
+
 def findings(runs: list[RunResult], analysis: SweepAnalysis, thresholds: Thresholds) -> list[str]:
     """The report's results as short sentences, shared by summary.md and report.html."""
     finished = sum(run.status == "finished" for run in runs)
@@ -70,8 +111,52 @@ def findings(runs: list[RunResult], analysis: SweepAnalysis, thresholds: Thresho
             f"Clocks re-measured from curves.csv with {source}: rule threshold {sorted(rule)}, "
             f"memorization threshold {sorted(mem)} (on mem_excess), smoothing {sorted(smoothing)}."
         )
+        lines += _never_crossed(measured)
     if analysis.tau_mem_fit is not None:
-        lines.append(f"tau_mem against N: log tau_mem = a + b log N with b = {_slope_text(analysis.tau_mem_fit)}.")
+        lines.append(_pooling([run for run in measured if run.n_train is not None], analysis))
+        lines.append(
+            f"tau_mem against N, naive fit (crossed runs only): log tau_mem = a + b log N with "
+            f"b = {_slope_text(analysis.tau_mem_fit)}."
+        )
+    if analysis.tau_mem_censored_fit is not None and analysis.tau_mem_fit is not None:
+        covariate = " + c complexity" if analysis.censored_fit_uses_complexity else ""
+        lines.append(
+            f"tau_mem against N, censored (Tobit) fit: log tau_mem = a + b log N{covariate} with "
+            f"b = {_censored_text(analysis.tau_mem_censored_fit)}."
+        )
+    for point in analysis.pooled:
+        if point.num_runs > 1 and point.mean is not None:
+            interval = f" [{point.interval[0]:.0f}, {point.interval[1]:.0f}]" if point.interval else ""
+            lines.append(
+                f"tau_mem at N={point.n_train}: {point.mean:.0f}{interval} steps (geometric mean of "
+                f"{point.num_crossed} crossed of {point.num_runs} seeds)."
+            )
+    for prediction in analysis.predictions:
+        low, high = prediction.tau_mem_interval
+        complexity = f", complexity {prediction.complexity:g}" if prediction.complexity is not None else ""
+        window = f"; window {prediction.window_log10:+.2f} decades" if prediction.window_log10 is not None else ""
+        lines.append(
+            f"Predicted at N={prediction.n_train}{complexity}: tau_mem = {prediction.tau_mem:.0f} steps, "
+            f"{prediction.confidence:.0%} prediction interval [{low:.0f}, {high:.0f}]{window}; "
+            f"suggested trainer.max_steps = {prediction.max_steps}."
+        )
+    for comparison in analysis.families:
+        complexity = f" complexity {comparison.complexity:g}" if comparison.complexity is not None else ""
+        parts = []
+        for clock in ("tau_rule", "tau_mem"):
+            values = getattr(comparison, clock)
+            text = ", ".join(
+                f"{family.upper()} {values[family]:.0f}" if values[family] is not None else f"{family.upper()} never"
+                for family in ("dit", "gpt")
+            )
+            ratio = comparison.ratio(clock)
+            parts.append(f"{clock} {text} (DiT/GPT {ratio:.2f})" if ratio is not None else f"{clock} {text}")
+        counts = ", ".join(f"{len(comparison.runs[family])} {family.upper()}" for family in ("dit", "gpt"))
+        lines.append(
+            f"DiT against GPT on {comparison.rule}{complexity}, N={comparison.n_train} ({counts} runs): "
+            + "; ".join(parts)
+            + "."
+        )
     for complexity, taus in analysis.tau_rule_by_complexity.items():
         crossed = [tau for tau in taus if tau is not None]
         mean = geometric_mean(taus)
