@@ -24,7 +24,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from lightning_clocks.errors import ConfigError
+from lightning_clocks.errors import ConfigError, RunInUse
+from lightning_clocks.run_lock import lock_held
 
 # ----------------------------------------------------------------------------- file names
 CONFIG_FILE = "config.yaml"
@@ -45,6 +46,9 @@ WANDB_ID_FILE = "wandb_id"
 
 # ----------------------------------------------------------------------------- run status
 FINISHED, FAILED, INCOMPLETE, PENDING = "finished", "failed", "incomplete", "pending"
+RUNNING, RUNNING_ELSEWHERE = "running", "running elsewhere"
+#: Every status a run can have, in the order ``clocks sweep --status`` counts them.
+STATUSES = (FINISHED, FAILED, INCOMPLETE, PENDING, RUNNING, RUNNING_ELSEWHERE)
 
 
 def run_status(run_dir: Path) -> str:
@@ -52,11 +56,18 @@ def run_status(run_dir: Path) -> str:
 
     ``finished``: exit status 0 and ``clocks.json`` (or, for a run started by hand, ``clocks.json``);
     ``failed``: a nonzero exit status; ``incomplete``: started (it has a log or curves) but no exit status,
-    so running or killed; ``pending``: never started.
+    so killed; ``pending``: never started; ``running``: not finished and its folder lock is held by a live
+    process; ``running elsewhere``: its last launch exited 75 because another process held the lock
+    (:class:`~lightning_clocks.errors.RunInUse`), which still does (once it lets go the run is ``incomplete``).
     """
     exit_file = run_dir / EXIT_FILE
-    if exit_file.exists():
-        return FINISHED if exit_file.read_text().strip() == "0" and (run_dir / CLOCKS_FILE).exists() else FAILED
+    exit_status = exit_file.read_text().strip() if exit_file.exists() else None
+    if exit_status == str(RunInUse.exit_status):
+        return RUNNING_ELSEWHERE if lock_held(run_dir) else INCOMPLETE
+    if exit_status is not None:
+        return FINISHED if exit_status == "0" and (run_dir / CLOCKS_FILE).exists() else FAILED
+    if lock_held(run_dir):
+        return RUNNING
     if (run_dir / LOG_FILE).exists():
         return INCOMPLETE
     return FINISHED if (run_dir / CLOCKS_FILE).exists() else PENDING

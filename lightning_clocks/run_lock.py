@@ -68,6 +68,13 @@ def read_lock(path: Path) -> dict[str, Any] | None:
     return content if isinstance(content, dict) else {}
 
 
+def lock_held(run_dir: Path) -> bool:
+    """Whether a live process (here or on another host) holds ``run_dir``'s lock; an unreadable lock counts as
+    held, as :func:`acquire` treats it."""
+    lock = read_lock(run_dir / LOCK_FILE)
+    return lock is not None and (not lock or not is_stale(lock))
+
+
 def acquire(run_dir: Path) -> Path:
     """Create ``run_dir/.lock`` for this process (taking over a stale one) and return its path, or raise RunInUse."""
     run_dir.mkdir(parents=True, exist_ok=True)

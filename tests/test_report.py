@@ -192,6 +192,19 @@ def test_report_refuses_folders_without_runs_or_clock_curves(tmp_path: Path) -> 
         report_main([str(tmp_path / "other")])
 
 
+def test_a_damaged_run_is_named_and_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name, n_train in (("a", 64), ("b", 128), ("c", 256)):
+        crossing_run(tmp_path / "runs" / name, n_train, 100, 1000 * n_train / 64)
+    (tmp_path / "runs" / "b" / "curves.csv").write_text("step,validity\n10,0.5\n20\n")  # truncated mid-row
+    (tmp_path / "runs" / "c" / "clocks.json").write_text('{"rule_threshold": 0.5, ')  # truncated JSON
+    assert report_main([str(tmp_path / "runs"), f"--out={tmp_path / 'report'}"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 2
+    assert str(tmp_path / "runs" / "b" / "curves.csv") in warnings[0] and "damaged" in warnings[0]
+    assert str(tmp_path / "runs" / "c" / "clocks.json") in warnings[1] and "damaged" in warnings[1]
+    assert [row["run"] for row in read_table(tmp_path / "report" / "runs.csv")] == ["a"]
+
+
 def test_runs_named_alike_in_two_sweeps_keep_their_own_figures_and_formats(tmp_path: Path) -> None:
     for sweep in ("fitA", "fitB"):
         make_run(tmp_path / sweep / "n256", 256, 3.0, STEPS, VALIDITY, MEM_EXCESS, num_samples=512)

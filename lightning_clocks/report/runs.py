@@ -8,6 +8,7 @@ thresholds given to the report or, where none is given, the run's own.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,12 +135,22 @@ def _pick(given: float | None, saved: float | None, default: float) -> float:
 
 
 def load_runs(paths: list[Path], thresholds: Thresholds) -> list[RunResult]:
-    """Every run under every path, loaded and re-measured; a path that does not exist is a ConfigError."""
-    runs = []
+    """Every run under every path, loaded and re-measured; a path that does not exist is a ConfigError.
+
+    A run whose curves.csv or clocks.json is damaged is left out with a warning naming the file, so one broken
+    run does not stop the report of a whole sweep; a report with no readable run is a ConfigError."""
+    runs, damaged = [], []
     for path in paths:
         if not path.is_dir():
             raise ConfigError(f"report path {path} is not a folder")
-        runs.extend(load_run(run, thresholds) for run in find_runs(path))
+        for run in find_runs(path):
+            try:
+                runs.append(load_run(run, thresholds))
+            except ConfigError as error:
+                damaged.append(error)
+                print(f"clocks report: warning: skipping the run {run.path}: {error}", file=sys.stderr)
+    if damaged and not runs:
+        raise ConfigError(f"no readable run to report: {damaged[0]}")
     return runs
 
 

@@ -36,11 +36,13 @@ from lightning_clocks.errors import ConfigError, RunInUse
 from lightning_clocks.results import (
     CLOCKS_FILE,
     FINISHED,
+    RUNNING_ELSEWHERE,
     SBATCH_FILE,
     SWEEP_FILE,
     SWEEP_TABLE,
     atomic_write_text,
     read_json,
+    run_status,
     write_csv,
     write_json,
 )
@@ -48,7 +50,7 @@ from lightning_clocks.sweep.check import check_in_subprocess
 from lightning_clocks.sweep.grid import SweepRun, check_grid, check_seeds, expand_grid
 from lightning_clocks.sweep.local import local_jobs, run_local, visible_gpus
 from lightning_clocks.sweep.slurm import array_tasks, check_slurm_options, fit_devices, sbatch_script
-from lightning_clocks.sweep.status import RUNNING_ELSEWHERE, status_report, sweep_run_status
+from lightning_clocks.sweep.status import status_report
 
 
 def fit_command(config: str, run: SweepRun, run_dir: Path, extra: Sequence[str]) -> list[str]:
@@ -71,7 +73,7 @@ def table_rows(out: Path, runs: Sequence[SweepRun]) -> list[dict[str, object]]:
     rows = []
     for run in runs:
         run_dir = out / run.name
-        row: dict[str, object] = {"run": run.name, "status": sweep_run_status(run_dir), **run.values, "seed": run.seed}
+        row: dict[str, object] = {"run": run.name, "status": run_status(run_dir), **run.values, "seed": run.seed}
         clocks_file = run_dir / CLOCKS_FILE
         if clocks_file.exists():
             summary = read_json(clocks_file)

@@ -21,7 +21,6 @@ from lightning_clocks.errors import ConfigError
 from lightning_clocks.feedback import SweepProgress
 from lightning_clocks.results import EXIT_FILE, FINISHED, LOG_FILE, atomic_write_text, run_status
 from lightning_clocks.sweep.grid import SweepRun
-from lightning_clocks.sweep.status import sweep_run_status
 
 #: Runs sharing one GPU at once unless --runs_per_gpu says otherwise. One until a benchmark on the
 #: target GPU shows more total throughput with more (benchmarks/settings.py measures k = 1, 2, 4, 8).
@@ -104,7 +103,7 @@ def run_local(
             device = f" on GPU {gpu}" if gpu is not None else ""
             print(f"[sweep] start {run.name}{device}", flush=True)
             returncode = launch(commands[run.name], out / run.name, run_environment(sweep_name, run.name, gpu, jobs))
-            print(f"[sweep] {run.name}: {sweep_run_status(out / run.name)} (exit {returncode})", flush=True)
+            print(f"[sweep] {run.name}: {run_status(out / run.name)} (exit {returncode})", flush=True)
         finally:
             slots.put(gpu)
         with end_lock:
