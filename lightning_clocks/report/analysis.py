@@ -113,6 +113,8 @@ def tau_mem_bound(run: RunResult) -> tuple[float, bool]:
 def censored_tau_mem_fit(runs: list[RunResult], confidence: float) -> tuple[CensoredFit | None, bool]:
     """Tobit fit of log10 tau_mem on log10 N (and complexity, where the runs vary it) over every run, the runs that
     never crossed as lower bounds; ``(None, False)`` where the runs do not support it."""
+    if distinct([run.n_train for run in runs]) < 2:
+        return None, False  # no scaling in N to fit (one N, or runs without one, such as ti-fit's)
     use_complexity = distinct([run.complexity for run in runs]) >= 2
     rows, values, flags = [], [], []
     for run in runs:
