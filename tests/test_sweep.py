@@ -390,3 +390,20 @@ def test_a_locked_run_is_running_elsewhere_not_failed(tmp_path: Path) -> None:
     assert shown.stdout.strip().endswith("1 running elsewhere")
     (run_dir / ".lock").unlink()  # the other process let go: the run is incomplete, to resume
     assert re.search(r"n_train-64_seed-0 +incomplete", run_sweep("--out", str(out), "--status=true").stdout)
+
+
+def test_a_grid_over_the_model_family_trains_each_family_on_the_same_rule_n_and_seeds() -> None:
+    """``{model: [dit, gpt]}`` on the DiT quickstart: the DiT keeps its config, the GPT gets its defaults."""
+    runs = grid.expand_grid(grid.check_grid({"model": ["dit", "gpt"]}), grid.check_seeds([0, 1]))
+    names = ["model-dit_seed-0", "model-dit_seed-1", "model-gpt_seed-0", "model-gpt_seed-1"]
+    assert [run.name for run in runs] == names
+    assert runs[2].overrides() == ["--model=gpt", "--seed_everything=0", "--data.seed=0"]
+    base = [sys.executable, "-m", "lightning_clocks", "fit", "--config", str(REPO / "configs" / "quickstart_dit.yaml")]
+    model, rest = {}, {}
+    for family in ("dit", "gpt"):
+        command = [*base, f"--model={family}", "--print_config"]
+        printed = subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO).stdout
+        model[family], rest[family] = printed.split("\nmodel:\n", 1)[1].split("\ndata:\n", 1)
+    assert all(text in model["dit"] for text in ("DiffusionModule", "width: 64", "p_mean: 0.0"))
+    assert all(text in model["gpt"] for text in ("AutoregressiveModule", "n_embd: 64", "lr: 0.002"))
+    assert rest["dit"] == rest["gpt"]  # the same data (rule, N, seed), clocks and trainer
