@@ -192,6 +192,22 @@ def test_report_refuses_folders_without_runs_or_clock_curves(tmp_path: Path) -> 
         report_main([str(tmp_path / "other")])
 
 
+def test_a_sweep_and_a_single_run_are_reported_together(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    for n_train in (64, 128):
+        crossing_run(sweep / f"n_train-{n_train}", n_train, 100, 10 * n_train)
+    runs = [{"name": f"n_train-{n}", "values": {"data.n_train": str(n)}, "seed": None} for n in (64, 128)]
+    write_json(sweep / "sweep.json", {"name": "sweep", "grid": {"data.n_train": ["64", "128"]}, "runs": runs})
+    crossing_run(tmp_path / "single", 256, 100, 2560)
+    assert report_main([str(sweep), str(tmp_path / "single"), f"--out={tmp_path / 'report'}"]) == 0
+    rows = read_table(tmp_path / "report" / "runs.csv")
+    assert [(row["run"], row["data.n_train"]) for row in rows] == [
+        ("n_train-64", "64"),
+        ("n_train-128", "128"),
+        ("single", ""),
+    ]
+
+
 def test_a_damaged_run_is_named_and_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for name, n_train in (("a", 64), ("b", 128), ("c", 256)):
         crossing_run(tmp_path / "runs" / name, n_train, 100, 1000 * n_train / 64)

@@ -46,7 +46,9 @@ def table(runs: list[RunResult]) -> list[dict[str, object]]:
                 "last_step": run.last_step,
             }
         )
-    return rows
+    # Runs from several sweeps (or a sweep and a single run) sweep different keys: every row gets every column.
+    columns = dict.fromkeys(name for row in rows for name in row)
+    return [{name: row.get(name) for name in columns} for row in rows]
 
 
 def _number(value: float | None, digits: int) -> float | int | None:
