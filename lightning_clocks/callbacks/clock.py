@@ -62,10 +62,10 @@ class CurveClockCallback(ScheduledCallback):
         self.mem_threshold = mem_threshold
         self.smoothing = smoothing
 
-    @abstractmethod
     def check_data(self, data: Any) -> None:
         """Raise a ConfigError for a setting that cannot work with ``data`` (checked before the run starts)."""
 
+    @abstractmethod
     def evaluate(self, module: Any, data: Any, world_size: int = 1, rank: int = 0) -> dict[str, float]:
         """One curve row (without ``step``) for ``module``'s current weights (rank ``rank``'s share of the work)."""
 
