@@ -32,6 +32,7 @@ from lightning.pytorch.strategies import StrategyRegistry
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_clocks.callbacks import ClockCallback
+from lightning_clocks.callbacks.ema import EMAOptions, checkpoint_ema_decay
 from lightning_clocks.callbacks.interrupt import InterruptCheckpoint
 from lightning_clocks.callbacks.progress import StepProgressBar
 from lightning_clocks.checkpoints import AtomicCheckpointIO, CheckpointError, load_checkpoint, resolve_last
@@ -92,6 +93,7 @@ class ClocksCLI(LightningCLI):
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(CHECKPOINT_DEFAULTS)
         parser.add_class_arguments(WandbOptions, "wandb")
+        parser.add_class_arguments(EMAOptions, "ema")
         for model_key, data_key in self.linked_model_keys.items():
             parser.link_arguments(f"data.{data_key}", f"model.init_args.{model_key}", apply_on="instantiate")
 
@@ -175,6 +177,9 @@ class ClocksCLI(LightningCLI):
         for callback in callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
                 callback.dirpath = str(Path(run_dir, CHECKPOINTS_FOLDER).resolve())
+        ema = self._get(self.config_init, "ema").callback() if self.subcommand == "fit" else None
+        if ema is not None:
+            callbacks = [ema, *callbacks]  # first, so that a step's measurements see that step's average
         trainer = super()._instantiate_trainer(config, [*callbacks, InterruptCheckpoint()])
         # Lightning runs checkpointing callbacks last; the interrupt callback must run after every measurement too.
         trainer.callbacks.sort(key=lambda callback: isinstance(callback, (InterruptCheckpoint, ModelCheckpoint)))
@@ -182,6 +187,13 @@ class ClocksCLI(LightningCLI):
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Run ``fit`` holding the run folder's lock (rank 0 only), so no second process can write into it."""
+        if subcommand == "validate":
+            with warnings.catch_warnings():
+                # validate measures a checkpoint's weights (the average, for an EMA run) without its training
+                # callbacks, on purpose: Lightning's advice to add them back does not apply.
+                warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks used")
+                super()._run_subcommand(subcommand)
+            return
         if subcommand != "fit" or rank_zero_only.rank != 0:
             super()._run_subcommand(subcommand)
             return
@@ -218,7 +230,8 @@ class ClocksCLI(LightningCLI):
         elif not Path(ckpt_path).is_file():
             raise ConfigError(f"ckpt_path={ckpt_path} does not exist; give a checkpoint file, or 'last'")
         try:
-            check_checkpoint_matches(ckpt_path, self.model, self.datamodule)
+            ema = self._get(self.config_init, "ema") if self.subcommand == "fit" else None
+            check_checkpoint_matches(ckpt_path, self.model, self.datamodule, ema)
         except CheckpointError as error:
             raise ConfigError(f"ckpt_path={ckpt_path}: {error}") from None
 
@@ -302,10 +315,18 @@ def load_weights(module: LightningModule, ckpt_path: str | os.PathLike[str]) -> 
     return int(checkpoint["global_step"])
 
 
-def check_checkpoint_matches(ckpt_path: str, model: LightningModule, data: LightningDataModule) -> None:
+def check_checkpoint_matches(
+    ckpt_path: str, model: LightningModule, data: LightningDataModule, ema: EMAOptions | None = None
+) -> None:
     """Refuse, before anything runs, a checkpoint that cannot be loaded weights-only or was trained with another
-    model class, shape or rule."""
+    model class, shape or rule, or (resuming, ``ema`` given) with other EMA weights."""
     checkpoint = load_checkpoint(ckpt_path)
+    trained_decay = checkpoint_ema_decay(checkpoint)
+    if ema is not None and trained_decay != ema.decay:
+        raise ConfigError(
+            f"ckpt_path={ckpt_path} was trained with ema.decay={trained_decay}, but this config has "
+            f"ema.decay={ema.decay}; resume with the run's own config.yaml"
+        )
     saved = checkpoint.get("hyper_parameters", {})
     wanted = {"_class_path": f"{type(model).__module__}.{type(model).__name__}", **dict(model.hparams)}
     for key in ("_class_path", "sequence_length", "vocab_size"):

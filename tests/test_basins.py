@@ -30,6 +30,7 @@ from lightning_clocks.data import RuleDataModule
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.models.encoding import CellEncoding
 from lightning_clocks.modules import AutoregressiveModule, DiffusionModule
+from lightning_clocks.results import write_curves, write_json
 from lightning_clocks.rules import GroupParity
 
 SIGN = CellEncoding("sign", 2)
@@ -210,6 +211,38 @@ def test_short_dit_run_writes_basins_csv_logs_and_plots(tmp_path: Path):
     assert [path.name for path in figures] == ["basin_radius.png", "basin_return_rates.png", "denoiser_distances.png"]
     assert all(path.stat().st_size > 10_000 for path in figures)
     assert plot_basins(tmp_path / "csv", tmp_path / "none") == []
+
+
+def test_basin_figures_mark_both_clocks_of_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [
+        {
+            "step": step,
+            "target_class": name,
+            "sigma": sigma,
+            "return_rate": 0.5,
+            "basin_radius": 0.6,
+            "distance_empirical": 0.1,
+            "distance_population": 0.2,
+        }
+        for step in (10, 100, 1000)
+        for name in ("train", "control", "invalid")
+        for sigma in (0.3, 1.0)
+    ]
+    write_curves(tmp_path / "basins.csv", rows)
+    write_json(tmp_path / "clocks.json", {"tau_rule": 120.0, "tau_mem": 700.0})
+    drawn: dict[str, list[str]] = {}
+    import lightning_clocks.report.figures as report_figures
+
+    original_save = report_figures.save
+
+    def recording_save(figure, path: Path) -> Path:
+        drawn[path.name] = [line.get_label() for axes in figure.axes for line in axes.get_lines()]
+        return original_save(figure, path)
+
+    monkeypatch.setattr(report_figures, "save", recording_save)
+    plot_basins(tmp_path, tmp_path / "figures")
+    for name in ("basin_radius.png", "denoiser_distances.png"):
+        assert "tau_rule = 120" in drawn[name] and "tau_mem = 700" in drawn[name], drawn[name]
 
 
 def test_short_gpt_run_writes_flip_basins_and_log_likelihood_plot(tmp_path: Path):

@@ -275,6 +275,27 @@ def test_dit_and_gpt_on_one_rule_are_drawn_together_with_the_ratio_of_their_cloc
     )
 
 
+def test_each_model_family_gets_its_own_scaling_law(tmp_path: Path) -> None:
+    """DiT runs with tau_mem = 8 N and GPT runs with tau_mem = N^2 / 50: pooled, one line would fit neither; the
+    report fits slope 1 to the DiT and slope 2 to the GPT, and draws each family's figures apart."""
+    for n_train in (100, 200, 400):
+        crossing_run(tmp_path / "runs" / f"dit_n{n_train}", n_train, 50.0, 8.0 * n_train, family="dit")
+        crossing_run(tmp_path / "runs" / f"gpt_n{n_train}", n_train, 20.0, n_train**2 / 50, family="gpt")
+    assert report_main([str(tmp_path / "runs"), "--predict_n=[800]"]) == 0
+    folder = tmp_path / "runs" / "report"
+    summary = (folder / "summary.md").read_text()
+    assert "Scaling laws are fitted per model family: DIT, GPT." in summary
+    assert re.search(r"DIT: tau_mem against N, naive fit .* b = 1\.000, 95% CI \[1\.000, 1\.000\] \(3 runs", summary)
+    assert re.search(r"GPT: tau_mem against N, naive fit .* b = 2\.000, 95% CI \[2\.000, 2\.000\] \(3 runs", summary)
+    assert "DiT against GPT on group_parity complexity 3, N=400 (1 DIT, 1 GPT runs)" in summary
+    for family in ("dit", "gpt"):
+        assert (folder / "figures" / family / "tau_mem_vs_n.png").exists()
+    assert not (folder / "figures" / "tau_mem_vs_n.png").exists()
+    predictions = json.loads((folder / "prediction.json").read_text())["predictions"]
+    by_family = {item["family"]: item["tau_mem"] for item in predictions}
+    assert by_family["dit"] == pytest.approx(6400, rel=1e-6) and by_family["gpt"] == pytest.approx(12800, rel=1e-6)
+
+
 def test_predictions_over_runs_that_vary_complexity_need_one(tmp_path: Path) -> None:
     for n_train in (100, 200, 400):
         for complexity in (2.0, 4.0):

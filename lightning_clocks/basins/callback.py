@@ -18,6 +18,7 @@ from typing import Any, Literal
 import lightning as L
 
 from lightning_clocks.basins.probe import DEFAULT_FLIPS, DEFAULT_SIGMAS, BasinProbe, summary_metrics
+from lightning_clocks.callbacks.ema import measured_module
 from lightning_clocks.callbacks.scheduled import ScheduledCallback
 from lightning_clocks.data import RuleDataModule
 from lightning_clocks.errors import ConfigError, require_positive
@@ -119,7 +120,7 @@ class BasinCallback(ScheduledCallback):
         step = trainer.global_step
         if not self.is_due(step) or not trainer.is_global_zero:
             return
-        rows = self.timed(self.measure, pl_module, trainer.datamodule, step)
+        rows = self.timed(self.measure, measured_module(trainer, pl_module), trainer.datamodule, step)
         self.rows += rows
         self.log_metrics(trainer, summary_metrics(rows), step)
         write_curves(Path(trainer.default_root_dir) / BASINS_FILE, self.rows)

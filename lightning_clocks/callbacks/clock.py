@@ -20,6 +20,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
 
+from lightning_clocks.callbacks.ema import measured_module, run_ema_decay
 from lightning_clocks.callbacks.scheduled import ScheduledCallback
 from lightning_clocks.clocks import (
     DEFAULT_MEM_THRESHOLD,
@@ -97,10 +98,12 @@ class CurveClockCallback(ScheduledCallback):
         step = trainer.global_step
         if not self.is_due(step):
             return
-        row = self.record(step, pl_module, trainer.datamodule, trainer.world_size, trainer.global_rank)
+        module = measured_module(trainer, pl_module)
+        row = self.record(step, module, trainer.datamodule, trainer.world_size, trainer.global_rank)
         self.log_metrics(trainer, row, step)
         if trainer.is_global_zero:
-            self.write_results(Path(trainer.default_root_dir), trainer.datamodule, pl_module, step)
+            run_dir = Path(trainer.default_root_dir)
+            self.write_results(run_dir, trainer.datamodule, pl_module, step, run_ema_decay(trainer))
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
                     clocks_to_wandb_summary(logger, self.clocks())
@@ -110,17 +113,22 @@ class CurveClockCallback(ScheduledCallback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or not self.rows:
             return
-        self.write_results(Path(trainer.default_root_dir), trainer.datamodule, pl_module, trainer.global_step)
+        run_dir = Path(trainer.default_root_dir)
+        self.write_results(run_dir, trainer.datamodule, pl_module, trainer.global_step, run_ema_decay(trainer))
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 summarize_to_wandb(logger, self.clocks(), self.rows, (self.rule_series, self.mem_series))
 
-    def write_results(self, run_dir: Path, data: Any, module: Any, steps_trained: int) -> None:
-        """Rewrite ``curves.csv`` and ``clocks.json`` of ``module``, trained on ``data``, in ``run_dir``, atomically."""
+    def write_results(
+        self, run_dir: Path, data: Any, module: Any, steps_trained: int, ema_decay: float | None = None
+    ) -> None:
+        """Rewrite ``curves.csv`` and ``clocks.json`` of ``module``, trained on ``data``, in ``run_dir``, atomically;
+        ``ema_decay`` says whether the curves were measured on EMA weights (docs/method.md, "EMA weights")."""
         write_curves(run_dir / CURVES_FILE, self.rows)
         payload = {
             **self.clocks().to_dict(),
             **self.describe_run(data, module),
+            "ema_decay": ema_decay,
             "steps_trained": steps_trained,
             "evaluations": len(self.rows),
             "evaluation_seconds": round(self.evaluation_seconds, 3),

@@ -52,6 +52,11 @@ def build_members(config: str | Path, seeds: Sequence[int], overrides: Sequence[
             "trainer.callbacks is not supported by clocks ensemble (each member's clocks come from the clocks "
             "section); allowed: none"
         )
+    if members[0].config.ema.decay is not None:
+        raise ConfigError(
+            f"ema.decay={members[0].config.ema.decay} is not supported by clocks ensemble (its members share one "
+            "vectorized module); allowed: null, or train the seeds with clocks sweep"
+        )
     if trainer_config.gradient_clip_val:
         raise ConfigError(
             f"trainer.gradient_clip_val={trainer_config.gradient_clip_val} is not supported by clocks ensemble "

@@ -98,7 +98,6 @@ class SweepAnalysis:
     censored_fit_uses_complexity: bool = False
     pooled: tuple[PooledPoint, ...] = ()
     predictions: tuple[Prediction, ...] = ()
-    families: tuple[FamilyComparison, ...] = ()
 
 
 def distinct(values: list[float | None]) -> int:
@@ -191,6 +190,17 @@ def predict(
     return tuple(predictions)
 
 
+def split_by_family(runs: list[RunResult]) -> dict[str, list[RunResult]]:
+    """The runs of each model family (``dit``, ``gpt``), for scaling laws fitted one family at a time; ``{"": runs}``
+    when the runs are of one family (or name none). Pooling families in one fit would mix their offsets."""
+    groups: dict[str, list[RunResult]] = defaultdict(list)
+    for run in runs:
+        groups[str(run.summary.get("model", {}).get("family") or "")].append(run)
+    if len(groups) < 2:
+        return {"": runs}
+    return dict(sorted(groups.items()))
+
+
 def compare_families(runs: list[RunResult]) -> tuple[FamilyComparison, ...]:
     """Every (rule, complexity, N) measured by both DiT and GPT runs, with each family's geometric-mean clocks."""
     groups: dict[tuple[str, float | None, int | None], dict[str, list[RunResult]]] = defaultdict(
@@ -261,7 +271,6 @@ def analyze(
         censored_fit_uses_complexity=use_complexity,
         pooled=pool_seeds(measured, confidence),
         predictions=predictions,
-        families=compare_families([run for run in runs if run.clocks is not None]),
     )
 
 

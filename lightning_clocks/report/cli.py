@@ -4,8 +4,9 @@ Every clock is re-measured from the saved ``curves.csv``; ``--rule_threshold``, 
 and ``--smoothing`` change the thresholds after the fact. Reads the folders of ``clocks fit``,
 ``clocks ti-fit``, ``clocks ensemble`` and ``clocks sweep`` alike. With ``--predict_n`` it also writes
 ``prediction.json``: tau_mem predicted by the censored fit for unseen N, with a prediction interval and a
-suggested ``trainer.max_steps``. Does not import Lightning; matplotlib is imported when the first figure is
-drawn, SciPy when a censored fit needs it.
+suggested ``trainer.max_steps``. Runs of several model families get their scaling laws fitted (and figures drawn,
+in ``figures/<family>/``) one family at a time, and a DiT against GPT figure per rule, complexity and N. Does not
+import Lightning; matplotlib is imported when the first figure is drawn, SciPy when a censored fit needs it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 from lightning_clocks.basins.figures import plot_basins
 from lightning_clocks.cli import command_parser, parse_arguments
 from lightning_clocks.errors import ConfigError, check_threshold, require_non_negative
-from lightning_clocks.report.analysis import analyze
-from lightning_clocks.report.figures import plot_run, pyplot, sweep_figures
+from lightning_clocks.report.analysis import analyze, compare_families, split_by_family
+from lightning_clocks.report.figures import family_figures, plot_run, pyplot, sweep_figures
 from lightning_clocks.report.pages import findings, write_html, write_summary, write_table
 from lightning_clocks.report.runs import RunResult, Thresholds, load_runs
 from lightning_clocks.results import write_json
@@ -86,10 +87,22 @@ def report(
     runs = load_runs(list(paths), thresholds)
     folder = out or paths[0] / REPORT_FOLDER
     figures_folder = folder / FIGURES_FOLDER
-    analysis = analyze(runs, confidence, predict_n or (), predict_complexity, max_steps_margin)
+    scaling = {}
+    for family, family_runs in split_by_family(runs).items():
+        try:
+            analysis = analyze(family_runs, confidence, predict_n or (), predict_complexity, max_steps_margin)
+        except ConfigError as error:
+            raise ConfigError(f"{error} ({family.upper()} runs)" if family else str(error)) from None
+        scaling[family] = (family_runs, analysis)
+    comparisons = compare_families([run for run in runs if run.clocks is not None])
     suffix, names = f".{format}", figure_names(runs)
     with pyplot().rc_context({"savefig.dpi": dpi}):
-        figures = sweep_figures(runs, analysis, figures_folder, suffix, confidence)
+        figures: dict[str, Path] = {}
+        for family, (family_runs, analysis) in scaling.items():
+            folder_of_family = figures_folder / family if family else figures_folder
+            drawn = sweep_figures(family_runs, analysis, folder_of_family, suffix, confidence)
+            figures |= {(f"{family.upper()}: " if family else "") + caption: path for caption, path in drawn.items()}
+        figures |= family_figures(comparisons, figures_folder, suffix)
         run_figures = {
             f"run {names[run.path]}": plot_run(run, figures_folder / f"run_{names[run.path]}{suffix}")
             for run in runs
@@ -98,9 +111,14 @@ def report(
         for run in runs:  # basins and learned-score plots of runs that measured them (BasinCallback, clocks basins)
             for path in plot_basins(run.path, figures_folder / f"basins_{names[run.path]}", suffix):
                 run_figures[f"run {names[run.path]}: {path.stem.replace('_', ' ')}"] = path
-    if analysis.predictions:
-        write_json(folder / PREDICTION_FILE, {"predictions": [item.to_dict() for item in analysis.predictions]})
-    lines = findings(runs, analysis, thresholds)
+    predictions = [
+        {**item.to_dict(), **({"family": family} if family else {})}
+        for family, (_, analysis) in scaling.items()
+        for item in analysis.predictions
+    ]
+    if predictions:
+        write_json(folder / PREDICTION_FILE, {"predictions": predictions})
+    lines = findings(runs, scaling, comparisons, thresholds)
     write_table(folder, runs)
     write_summary(folder, runs, lines, figures, run_figures)
     page = write_html(folder, runs, lines, figures, run_figures)

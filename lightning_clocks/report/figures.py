@@ -9,7 +9,7 @@ no display.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -371,7 +371,7 @@ def sweep_figures(
     runs: list[RunResult], analysis: SweepAnalysis, folder: Path, suffix: str = ".png", confidence: float = 0.95
 ) -> dict[str, Path]:
     """Every sweep figure the runs support (files ending in ``suffix``; intervals at ``confidence``), keyed by a
-    caption; none for a single run unless it has a DiT or GPT counterpart."""
+    caption; none for a single run."""
     figures: dict[str, Path] = {}
     if analysis.tau_mem_fit is not None:
         figures["tau_mem against N (log-log) with the fitted slope"] = plot_tau_mem_vs_n(
@@ -391,7 +391,13 @@ def sweep_figures(
         figures["N x complexity map of the innovation window"] = plot_window_map(
             runs, analysis, folder / f"window_map{suffix}"
         )
-    for comparison in analysis.families:
+    return figures
+
+
+def family_figures(comparisons: Sequence[FamilyComparison], folder: Path, suffix: str = ".png") -> dict[str, Path]:
+    """One DiT against GPT figure per (rule, complexity, N) that both families measured, keyed by a caption."""
+    figures: dict[str, Path] = {}
+    for comparison in comparisons:
         complexity = f"_c{comparison.complexity:g}" if comparison.complexity is not None else ""
         stem = f"dit_vs_gpt_{comparison.rule}{complexity}_n{comparison.n_train}"
         figures[

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from lightning_clocks.report.analysis import SweepAnalysis, geometric_mean
+from lightning_clocks.report.analysis import FamilyComparison, SweepAnalysis, geometric_mean
 from lightning_clocks.report.runs import RunResult, Thresholds
 from lightning_clocks.report.scaling import CensoredFit, LineFit
 from lightning_clocks.results import atomic_write_text, write_csv
@@ -99,8 +100,15 @@ def _pooling(measured: list[RunResult], analysis: SweepAnalysis) -> str:
     )
 
 
-def findings(runs: list[RunResult], analysis: SweepAnalysis, thresholds: Thresholds) -> list[str]:
-    """The report's results as short sentences, shared by summary.md and report.html."""
+def findings(
+    runs: list[RunResult],
+    scaling: Mapping[str, tuple[list[RunResult], SweepAnalysis]],
+    comparisons: Sequence[FamilyComparison],
+    thresholds: Thresholds,
+) -> list[str]:
+    """The report's results as short sentences, shared by summary.md and report.html: the runs, each model family's
+    runs and scaling laws (``scaling``, keyed by family; ``""`` for runs of one family) and the DiT against GPT
+    comparisons."""
     finished = sum(run.status == "finished" for run in runs)
     measured = [run for run in runs if run.clocks is not None]
     lines = [f"Runs: {len(runs)} ({finished} finished, {len(measured)} with curves)."]
@@ -114,6 +122,37 @@ def findings(runs: list[RunResult], analysis: SweepAnalysis, thresholds: Thresho
             f"memorization threshold {sorted(mem)} (on mem_excess), smoothing {sorted(smoothing)}."
         )
         lines += _never_crossed(measured)
+    if len(scaling) > 1:
+        lines.append(f"Scaling laws are fitted per model family: {', '.join(family.upper() for family in scaling)}.")
+    for family, (family_runs, analysis) in scaling.items():
+        prefix = f"{family.upper()}: " if family else ""
+        measured_runs = [run for run in family_runs if run.clocks is not None]
+        lines += [prefix + line for line in _scaling_findings(measured_runs, analysis)]
+    lines += [_comparison_text(comparison) for comparison in comparisons]
+    return lines
+
+
+def _comparison_text(comparison: FamilyComparison) -> str:
+    """One DiT against GPT comparison: each family's geometric-mean clocks and their ratio."""
+    complexity = f" complexity {comparison.complexity:g}" if comparison.complexity is not None else ""
+    parts = []
+    for clock in ("tau_rule", "tau_mem"):
+        values = getattr(comparison, clock)
+        text = ", ".join(
+            f"{family.upper()} {values[family]:.0f}" if values[family] is not None else f"{family.upper()} never"
+            for family in ("dit", "gpt")
+        )
+        ratio = comparison.ratio(clock)
+        parts.append(f"{clock} {text} (DiT/GPT {ratio:.2f})" if ratio is not None else f"{clock} {text}")
+    counts = ", ".join(f"{len(comparison.runs[family])} {family.upper()}" for family in ("dit", "gpt"))
+    return f"DiT against GPT on {comparison.rule}{complexity}, N={comparison.n_train} ({counts} runs): " + (
+        "; ".join(parts) + "."
+    )
+
+
+def _scaling_findings(measured: list[RunResult], analysis: SweepAnalysis) -> list[str]:
+    """The scaling-law sentences of one family's runs."""
+    lines = []
     if analysis.tau_mem_fit is not None:
         lines.append(_pooling([run for run in measured if run.n_train is not None], analysis))
         lines.append(
@@ -141,23 +180,6 @@ def findings(runs: list[RunResult], analysis: SweepAnalysis, thresholds: Thresho
             f"Predicted at N={prediction.n_train}{complexity}: tau_mem = {prediction.tau_mem:.0f} steps, "
             f"{prediction.confidence:.0%} prediction interval [{low:.0f}, {high:.0f}]{window}; "
             f"suggested trainer.max_steps = {prediction.max_steps}."
-        )
-    for comparison in analysis.families:
-        complexity = f" complexity {comparison.complexity:g}" if comparison.complexity is not None else ""
-        parts = []
-        for clock in ("tau_rule", "tau_mem"):
-            values = getattr(comparison, clock)
-            text = ", ".join(
-                f"{family.upper()} {values[family]:.0f}" if values[family] is not None else f"{family.upper()} never"
-                for family in ("dit", "gpt")
-            )
-            ratio = comparison.ratio(clock)
-            parts.append(f"{clock} {text} (DiT/GPT {ratio:.2f})" if ratio is not None else f"{clock} {text}")
-        counts = ", ".join(f"{len(comparison.runs[family])} {family.upper()}" for family in ("dit", "gpt"))
-        lines.append(
-            f"DiT against GPT on {comparison.rule}{complexity}, N={comparison.n_train} ({counts} runs): "
-            + "; ".join(parts)
-            + "."
         )
     for complexity, taus in analysis.tau_rule_by_complexity.items():
         crossed = [tau for tau in taus if tau is not None]
