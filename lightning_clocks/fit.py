@@ -186,7 +186,8 @@ class ClocksCLI(LightningCLI):
         return trainer
 
     def _run_subcommand(self, subcommand: str) -> None:
-        """Run ``fit`` holding the run folder's lock (rank 0 only), so no second process can write into it."""
+        """Run ``fit`` holding the run folder's lock (rank 0 only), so no second process can write into it; run
+        ``validate`` without Lightning's warning about the checkpoint's training callbacks."""
         if subcommand == "validate":
             with warnings.catch_warnings():
                 # validate measures a checkpoint's weights (the average, for an EMA run) without its training
@@ -323,9 +324,10 @@ def check_checkpoint_matches(
     checkpoint = load_checkpoint(ckpt_path)
     trained_decay = checkpoint_ema_decay(checkpoint)
     if ema is not None and trained_decay != ema.decay:
+        trained, given = ("null" if decay is None else decay for decay in (trained_decay, ema.decay))
         raise ConfigError(
-            f"ckpt_path={ckpt_path} was trained with ema.decay={trained_decay}, but this config has "
-            f"ema.decay={ema.decay}; resume with the run's own config.yaml"
+            f"ckpt_path={ckpt_path} was trained with ema.decay={trained}, but this config has ema.decay={given}; "
+            "resume with the run's own config.yaml"
         )
     saved = checkpoint.get("hyper_parameters", {})
     wanted = {"_class_path": f"{type(model).__module__}.{type(model).__name__}", **dict(model.hparams)}

@@ -98,7 +98,7 @@ def test_a_resumed_ema_run_continues_exactly_and_validate_measures_the_average(t
 
     code, err = fit_cli(parts, "--trainer.max_steps=40", "--clocks.eval_steps=[10,20,30,40]", "--ckpt_path=last")
     assert code == 2
-    assert "was trained with ema.decay=0.8, but this config has ema.decay=None" in err, err[-2000:]
+    assert "was trained with ema.decay=0.8, but this config has ema.decay=null" in err, err[-2000:]
     code, err = fit_cli(parts, "--trainer.max_steps=40", "--clocks.eval_steps=[10,20,30,40]", "--ckpt_path=last", *ema)
     assert code == 0, err[-3000:]
 
@@ -127,3 +127,7 @@ def test_ema_is_off_by_default(tmp_path: Path) -> None:
     assert code == 0, err[-3000:]
     assert read_json(tmp_path / "run" / "clocks.json")["ema_decay"] is None
     assert "current_model_state" not in load_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    code, err = fit_cli(
+        tmp_path / "run", "--trainer.max_steps=20", "--clocks.eval_steps=[10,20]", "--ckpt_path=last", "--ema.decay=0.9"
+    )
+    assert code == 2 and "was trained with ema.decay=null, but this config has ema.decay=0.9" in err, err[-2000:]
