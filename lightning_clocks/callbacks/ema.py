@@ -76,18 +76,22 @@ class EMAWeights(EMAWeightAveraging):
         return {**super().state_dict(), "decay": self.decay}
 
 
+def ema_callback(trainer: L.Trainer) -> EMAWeights | None:
+    """The run's EMA callback (None: the clocks measure the live weights)."""
+    return next((callback for callback in trainer.callbacks if isinstance(callback, EMAWeights)), None)
+
+
 def measured_module(trainer: L.Trainer, pl_module: L.LightningModule) -> L.LightningModule:
     """The module whose weights a scheduled callback measures: the EMA weights when the run keeps them, else
     ``pl_module`` itself."""
-    for callback in trainer.callbacks:
-        if isinstance(callback, EMAWeights):
-            return callback.averaged_module
-    return pl_module
+    ema = ema_callback(trainer)
+    return pl_module if ema is None else ema.averaged_module
 
 
 def run_ema_decay(trainer: L.Trainer) -> float | None:
     """The decay of the run's EMA weights (None: the clocks measure the live weights)."""
-    return next((callback.decay for callback in trainer.callbacks if isinstance(callback, EMAWeights)), None)
+    ema = ema_callback(trainer)
+    return None if ema is None else ema.decay
 
 
 def checkpoint_ema_decay(checkpoint: dict[str, Any]) -> float | None:

@@ -195,10 +195,15 @@ def split_by_family(runs: list[RunResult]) -> dict[str, list[RunResult]]:
     when the runs are of one family (or name none). Pooling families in one fit would mix their offsets."""
     groups: dict[str, list[RunResult]] = defaultdict(list)
     for run in runs:
-        groups[str(run.summary.get("model", {}).get("family") or "")].append(run)
+        groups[run.family or ""].append(run)
     if len(groups) < 2:
         return {"": runs}
     return dict(sorted(groups.items()))
+
+
+def family_prefix(family: str) -> str:
+    """How the report labels a finding or figure of one family's runs (``DIT: ``; nothing for runs of one family)."""
+    return f"{family.upper()}: " if family else ""
 
 
 def compare_families(runs: list[RunResult]) -> tuple[FamilyComparison, ...]:
@@ -207,9 +212,9 @@ def compare_families(runs: list[RunResult]) -> tuple[FamilyComparison, ...]:
         lambda: defaultdict(list)
     )
     for run in runs:
-        family = run.summary.get("model", {}).get("family")
-        if family in ("dit", "gpt"):
-            groups[(run.summary.get("rule", {}).get("name", "rule"), run.complexity, run.n_train)][family].append(run)
+        if run.family in ("dit", "gpt"):
+            setting = (run.summary.get("rule", {}).get("name", "rule"), run.complexity, run.n_train)
+            groups[setting][run.family].append(run)
     return tuple(
         FamilyComparison(
             rule=rule,

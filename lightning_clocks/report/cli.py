@@ -18,7 +18,7 @@ from pathlib import Path
 from lightning_clocks.basins.figures import plot_basins
 from lightning_clocks.cli import command_parser, parse_arguments
 from lightning_clocks.errors import ConfigError, check_threshold, require_non_negative
-from lightning_clocks.report.analysis import analyze, compare_families, split_by_family
+from lightning_clocks.report.analysis import analyze, compare_families, family_prefix, split_by_family
 from lightning_clocks.report.figures import family_figures, plot_run, pyplot, sweep_figures
 from lightning_clocks.report.pages import findings, write_html, write_summary, write_table
 from lightning_clocks.report.runs import RunResult, Thresholds, load_runs
@@ -101,7 +101,7 @@ def report(
         for family, (family_runs, analysis) in scaling.items():
             folder_of_family = figures_folder / family if family else figures_folder
             drawn = sweep_figures(family_runs, analysis, folder_of_family, suffix, confidence)
-            figures |= {(f"{family.upper()}: " if family else "") + caption: path for caption, path in drawn.items()}
+            figures |= {family_prefix(family) + caption: path for caption, path in drawn.items()}
         figures |= family_figures(comparisons, figures_folder, suffix)
         run_figures = {
             f"run {names[run.path]}": plot_run(run, figures_folder / f"run_{names[run.path]}{suffix}")

@@ -6,7 +6,7 @@ import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from lightning_clocks.report.analysis import FamilyComparison, SweepAnalysis, geometric_mean
+from lightning_clocks.report.analysis import FamilyComparison, SweepAnalysis, family_prefix, geometric_mean
 from lightning_clocks.report.runs import RunResult, Thresholds
 from lightning_clocks.report.scaling import CensoredFit, LineFit
 from lightning_clocks.results import atomic_write_text, write_csv
@@ -125,9 +125,8 @@ def findings(
     if len(scaling) > 1:
         lines.append(f"Scaling laws are fitted per model family: {', '.join(family.upper() for family in scaling)}.")
     for family, (family_runs, analysis) in scaling.items():
-        prefix = f"{family.upper()}: " if family else ""
         measured_runs = [run for run in family_runs if run.clocks is not None]
-        lines += [prefix + line for line in _scaling_findings(measured_runs, analysis)]
+        lines += [family_prefix(family) + line for line in _scaling_findings(measured_runs, analysis)]
     lines += [_comparison_text(comparison) for comparison in comparisons]
     return lines
 

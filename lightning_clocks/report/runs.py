@@ -64,6 +64,11 @@ class RunResult:
         return self.summary.get("rule", {}).get("complexity")
 
     @property
+    def family(self) -> str | None:
+        """The model family (``dit``, ``gpt``), as the run's ``clocks.json`` records it."""
+        return self.summary.get("model", {}).get("family")
+
+    @property
     def last_step(self) -> int | None:
         return self.curves["step"][-1] if self.curves else None
 
