@@ -130,6 +130,15 @@ def crossing_interval(
     return None if start is None else (start, first_crossing(steps, low, threshold))
 
 
+def window_state(tau_rule: float | None, tau_mem: float | None) -> str:
+    """The innovation window as a word: ``open`` when tau_rule exists and (tau_mem is null or tau_rule < tau_mem),
+    ``closed`` when tau_rule >= tau_mem, ``unknown`` when tau_rule is null (the rule was not learnt in the steps
+    trained, so where the window would lie is not measured; docs/method.md, "Clocks")."""
+    if tau_rule is None:
+        return "unknown"
+    return "open" if tau_mem is None or tau_rule < tau_mem else "closed"
+
+
 @dataclass(frozen=True)
 class Clocks:
     """The two clocks of one run, the series they crossed, and whether the innovation window is open."""
@@ -149,7 +158,7 @@ class Clocks:
     @property
     def window_open(self) -> bool:
         """Open when tau_rule exists and (tau_mem is None or tau_rule < tau_mem)."""
-        return self.tau_rule is not None and (self.tau_mem is None or self.tau_rule < self.tau_mem)
+        return window_state(self.tau_rule, self.tau_mem) == "open"
 
     @property
     def window(self) -> float | None:

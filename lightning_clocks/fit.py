@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import torch
 import yaml
 from jsonargparse import ArgumentError, Namespace
 from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.fabric.plugins import CheckpointIO
+from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -39,8 +41,8 @@ from lightning_clocks.checkpoints import AtomicCheckpointIO, CheckpointError, lo
 from lightning_clocks.cli import reword_parse_error
 from lightning_clocks.data import RuleDataModule
 from lightning_clocks.errors import ConfigError
-from lightning_clocks.feedback import closing_line
-from lightning_clocks.loggers import WandbOptions, default_loggers, run_tags
+from lightning_clocks.feedback import closing_line, quiet_screen
+from lightning_clocks.loggers import WandbOptions, default_loggers, run_tags, wandb_note
 from lightning_clocks.modules import AutoregressiveModule, DiffusionModule, GenerativeModule
 from lightning_clocks.results import CHECKPOINTS_FOLDER, CONFIG_FILE, CURVES_FILE, atomic_write_text, is_run_folder
 from lightning_clocks.rules import RULES
@@ -94,6 +96,7 @@ class ClocksCLI(LightningCLI):
         parser.set_defaults(CHECKPOINT_DEFAULTS)
         parser.add_class_arguments(WandbOptions, "wandb")
         parser.add_class_arguments(EMAOptions, "ema")
+        parser.add_argument("--threads", type=int | None, default=DEFAULT_THREADS, help=THREADS_HELP)
         for model_key, data_key in self.linked_model_keys.items():
             parser.link_arguments(f"data.{data_key}", f"model.init_args.{model_key}", apply_on="instantiate")
 
@@ -109,6 +112,16 @@ class ClocksCLI(LightningCLI):
 
         A checkpoint that does not match the config is refused by :func:`check_checkpoint_matches` instead.
         """
+
+    def _set_seed(self) -> None:
+        """Set the run's CPU thread count, then seed without Lightning's "Seed set to" line (the seed is in
+        ``config.yaml`` and ``clocks.json``): both before anything is built, so that the first weights and batches
+        already come from them."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        set_threads(config.threads)
+        if config.seed_everything is not False:
+            seed = None if config.seed_everything is True else config.seed_everything  # True: a random seed
+            config.seed_everything = seed_everything(seed, workers=True, verbose=False)
 
     def instantiate_classes(self) -> None:
         """Build the run's objects, then refuse every impossible setting before anything is written."""
@@ -211,8 +224,11 @@ class ClocksCLI(LightningCLI):
             )
 
     def after_fit(self) -> None:
-        """End with one line: the clocks, the window and the run folder (rank 0, when the run measured any)."""
-        line = closing_line(Path(self.trainer.default_root_dir)) if self.trainer.is_global_zero else None
+        """End with one line: the clocks, the window, the run folder and where its W&B run went (rank 0, when the
+        run measured any)."""
+        if not self.trainer.is_global_zero:
+            return
+        line = closing_line(Path(self.trainer.default_root_dir), wandb_note(self.trainer.loggers))
         if line is not None:
             print(line, flush=True)
 
@@ -235,6 +251,27 @@ class ClocksCLI(LightningCLI):
             check_checkpoint_matches(ckpt_path, self.model, self.datamodule, ema)
         except CheckpointError as error:
             raise ConfigError(f"ckpt_path={ckpt_path}: {error}") from None
+
+
+#: Intra-op CPU threads of a run unless ``--threads`` says otherwise: one, because the sums of a matrix product are
+#: split by thread count, so results differ in their last digits (and clocks by a few percent) between thread counts,
+#: and because these small models run no faster on more threads (docs/determinism.md).
+DEFAULT_THREADS = 1
+THREADS_HELP = (
+    "intra-op CPU threads (torch.set_num_threads), also on GPU runs; recorded in clocks.json; results depend on it "
+    f"in their last digits. 0 or null: torch's default (OMP_NUM_THREADS, else the cores). Default {DEFAULT_THREADS}."
+)
+
+
+def set_threads(threads: int | None) -> None:
+    """Set torch's intra-op thread count to ``threads`` (0 or None: leave torch's default); refuse a negative one."""
+    if threads is not None and threads < 0:
+        raise ConfigError(
+            f"threads={threads} is invalid; allowed: an integer >= 1, or 0 or null for torch's default "
+            f"({torch.get_num_threads()} here)"
+        )
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def check_accelerator(accelerator: Any) -> None:
@@ -361,9 +398,8 @@ def run_cli(
     Options are never abbreviated (``--clocks.num_sample`` is an error, not ``num_samples``).
     """
     os.environ.setdefault("WANDB_MODE", "offline")
-    with warnings.catch_warnings():
-        # `args` stands for the command line here, so Lightning's warning about also having sys.argv is moot.
-        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+    # `args` stands for the command line here, so Lightning's warning about also having sys.argv is moot.
+    with quiet_screen("LightningCLI's args parameter"):
         return cli_class(
             model_class,
             datamodule_class,

@@ -144,10 +144,26 @@ def default_loggers(
         project=options.project or os.environ.get("WANDB_PROJECT", "lightning_clocks"),
         id=run_id,
         resume="allow",
+        # W&B's own lines (and its closing sync hint, in colour) would follow clocks fit's closing line, which says
+        # where the run went instead (wandb_note).
+        settings={"silent": True},
         **{key: value for key, value in settings.items() if value is not None},
     )
+    # Lightning passes anonymous=None, which wandb warns about on every run although it means "not set".
+    wandb_logger._wandb_init.pop("anonymous", None)
     callbacks: list[Callback] = [KeepWandbId(folder, run_id)] if rank_zero_only.rank == 0 else []
     return [*loggers, wandb_logger], callbacks
+
+
+def wandb_note(loggers: list[Logger]) -> str | None:
+    """Where the run's W&B run went, for ``clocks fit``'s closing line: the ``wandb sync`` command of an offline
+    run, the page of an online one; None without a started W&B run."""
+    for logger in loggers:
+        run = logger._experiment if isinstance(logger, WandbLogger) else None
+        if run is None or getattr(run, "disabled", True):
+            continue
+        return f"W&B offline: wandb sync {run.settings.sync_dir}" if run.offline else f"W&B: {run.url}"
+    return None
 
 
 def new_wandb_id() -> str:

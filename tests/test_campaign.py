@@ -126,8 +126,15 @@ def test_the_closing_line_words_every_kind_of_window(tmp_path: Path) -> None:
     )
     write_json(tmp_path / "clocks.json", {**summary, "tau_mem": None, "window_log10": None})
     assert "tau_mem=never window=open (tau_mem not reached)" in closing_line(tmp_path)
-    write_json(tmp_path / "clocks.json", {**summary, "tau_rule": None, "window_open": False})
-    assert "tau_rule=never tau_mem=540 window=closed" in closing_line(tmp_path)
+    write_json(tmp_path / "clocks.json", {**summary, "tau_rule": 600.0, "window_open": False, "window_log10": -0.046})
+    assert "tau_rule=600 tau_mem=540 window=closed after" in closing_line(tmp_path)
+    # Without tau_rule the window is unknown, whether or not the model copies (docs/method.md, "Clocks").
+    for tau_mem, shown in ((540.0, "540"), (None, "never")):
+        write_json(tmp_path / "clocks.json", {**summary, "tau_rule": None, "tau_mem": tau_mem, "window_open": False})
+        assert f"tau_rule=never tau_mem={shown} window=unknown after" in closing_line(tmp_path)
+    assert closing_line(tmp_path, "W&B offline: wandb sync x").endswith(
+        f"run folder: {tmp_path.resolve()}; W&B offline: wandb sync x"
+    )
 
 
 def test_sweep_progress_counts_runs_and_estimates_the_time_left(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,9 @@ def test_clocks_report_reads_every_member(tmp_path: Path, capsys: pytest.Capture
         capsys, "--base_config", str(write_config(tmp_path, "gpt")), "--seeds=[0,1,2]", f"--out={out}"
     )
     assert status == 0
-    assert f"[ensemble] {out / 'seed-2'}: tau_rule=" in stdout
+    # fit's closing line, once per member, with the clocks rounded as fit rounds them
+    member_line = r"\[ensemble\] tau_rule=(\d+|never) tau_mem=(\d+|never) window=.* after 8 steps; run folder: "
+    assert re.search(f"^{member_line}{re.escape(str(out / 'seed-2'))}$", stdout, re.MULTILINE)
     runs = load_runs([out], Thresholds())
     assert sorted(run.seed for run in runs) == [0, 1, 2]
     assert all(run.clocks is not None and run.curves["step"] == [2, 4, 8] for run in runs)

@@ -18,12 +18,13 @@ from typing import Any, Literal
 import lightning as L
 
 from lightning_clocks.basins.probe import DEFAULT_FLIPS, DEFAULT_SIGMAS, BasinProbe, summary_metrics
+from lightning_clocks.basins.table import write_basins
 from lightning_clocks.callbacks.ema import measured_module
 from lightning_clocks.callbacks.scheduled import ScheduledCallback
 from lightning_clocks.data import RuleDataModule
 from lightning_clocks.errors import ConfigError, require_positive
 from lightning_clocks.modules.base import GenerativeModule
-from lightning_clocks.results import BASINS_FILE, write_curves
+from lightning_clocks.results import BASINS_FILE
 
 
 class BasinCallback(ScheduledCallback):
@@ -123,4 +124,4 @@ class BasinCallback(ScheduledCallback):
         rows = self.timed(self.measure, measured_module(trainer, pl_module), trainer.datamodule, step)
         self.rows += rows
         self.log_metrics(trainer, summary_metrics(rows), step)
-        write_curves(Path(trainer.default_root_dir) / BASINS_FILE, self.rows)
+        write_basins(Path(trainer.default_root_dir) / BASINS_FILE, self.rows)

@@ -132,6 +132,7 @@ class CurveClockCallback(ScheduledCallback):
             "steps_trained": steps_trained,
             "evaluations": len(self.rows),
             "evaluation_seconds": round(self.evaluation_seconds, 3),
+            "threads": torch.get_num_threads(),  # intra-op CPU threads: results depend on them in their last digits
         }
         write_json(run_dir / CLOCKS_FILE, payload)
 

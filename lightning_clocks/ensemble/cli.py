@@ -21,11 +21,13 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.loggers import CSVLogger
 
+from lightning_clocks.callbacks.progress import StepProgressBar
 from lightning_clocks.cli import command_parser, parse_arguments, split_passthrough
 from lightning_clocks.ensemble.module import EnsembleClockCallback, EnsembleDataModule, EnsembleModule
 from lightning_clocks.errors import ConfigError
+from lightning_clocks.feedback import closing_line, quiet_screen
 from lightning_clocks.fit import RunParts, build_run
-from lightning_clocks.results import CLOCKS_FILE, CURVES_FILE, read_json
+from lightning_clocks.results import CURVES_FILE
 
 #: Options the ensemble sets for every member itself.
 SEED_OPTIONS = ("--seed_everything", "--data.seed")
@@ -67,6 +69,8 @@ def build_members(config: str | Path, seeds: Sequence[int], overrides: Sequence[
 
 def build_trainer(member: RunParts, callbacks: list[L.Callback], out: Path) -> L.Trainer:
     """The Trainer of ``member``'s config, with ``callbacks``, logging to ``<out>/csv``, without checkpoints."""
+    if member.trainer_options.get("enable_progress_bar") is not False:
+        callbacks = [*callbacks, StepProgressBar()]  # clocks fit's bar over steps, not Lightning's bar over epochs
     options = {
         **member.trainer_options,
         "callbacks": callbacks,
@@ -98,8 +102,10 @@ def fit_ensemble(
         raise ConfigError(f"out={run_dir} already holds runs in {[str(path) for path in held]}; choose another --out")
     module = EnsembleModule([member.model for member in members], names)
     callback = EnsembleClockCallback([member.clock for member in members])
-    trainer = build_trainer(members[0], [callback], run_dir)
-    trainer.fit(module, datamodule=EnsembleDataModule([member.data for member in members]))
+    # vmap falls back to a loop for a few operations and says so on every run; the user cannot change that.
+    with quiet_screen("There is a performance drop because we have not yet implemented the batching rule"):
+        trainer = build_trainer(members[0], [callback], run_dir)
+        trainer.fit(module, datamodule=EnsembleDataModule([member.data for member in members]))
     return trainer
 
 
@@ -116,9 +122,9 @@ def ensemble(base_config: Path, seeds: list[int], out: Path | None = None, fit_a
         raise ConfigError(f"base_config={base_config} is not a file")
     trainer = fit_ensemble(base_config, seeds, fit_args or [], out)
     for name in trainer.lightning_module.names:
-        member_dir = Path(trainer.default_root_dir) / name
-        summary = read_json(member_dir / CLOCKS_FILE)
-        print(f"[ensemble] {member_dir}: tau_rule={summary['tau_rule']}, tau_mem={summary['tau_mem']}")
+        line = closing_line(Path(trainer.default_root_dir) / name, prefix="[ensemble]")
+        if line is not None:
+            print(line, flush=True)
 
 
 def main(argv: Sequence[str]) -> int:

@@ -2,7 +2,8 @@
 
 Every run is one ``clocks fit`` subprocess whose output goes to ``<run>/run.log``; when it ends, its exit
 status is written to ``<run>/exit_code``. With GPUs, each run sees one GPU through ``CUDA_VISIBLE_DEVICES``,
-spread evenly; each run gets cores / K CPU threads unless ``OMP_NUM_THREADS`` is set.
+spread evenly; each run gets cores / K CPU threads (``OMP_NUM_THREADS`` when set), passed to it as ``--threads``
+unless the sweep's fit arguments set ``--threads`` themselves.
 """
 
 from __future__ import annotations
@@ -28,14 +29,32 @@ RUNS_PER_GPU = 1
 
 
 def run_environment(sweep_name: str, name: str, gpu: str | None, jobs: int) -> dict[str, str]:
-    """The environment of one run: its W&B group and name; its one GPU when there are GPUs; and (unless
-    ``OMP_NUM_THREADS`` is set) an equal share of the CPU cores, so that ``jobs`` runs do not oversubscribe them."""
+    """The environment of one run: its W&B group and name; its one GPU when there are GPUs; and its CPU threads in
+    ``OMP_NUM_THREADS`` (:func:`run_threads`), so that ``jobs`` runs do not oversubscribe the cores."""
     environment = {**os.environ, "WANDB_RUN_GROUP": sweep_name, "WANDB_NAME": name}
     if gpu is not None:
         environment["CUDA_VISIBLE_DEVICES"] = gpu
-    if "OMP_NUM_THREADS" not in environment:
-        environment["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    environment["OMP_NUM_THREADS"] = str(run_threads(environment, jobs))
     return environment
+
+
+def run_threads(environment: Mapping[str, str], jobs: int) -> int:
+    """The CPU threads of one of ``jobs`` runs at once: ``OMP_NUM_THREADS`` when it is set to a count, else an equal
+    share of the cores."""
+    value = environment.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else max(1, (os.cpu_count() or 1) // jobs)
+
+
+def sets_threads(command: Sequence[str]) -> bool:
+    """Whether a ``clocks fit`` command sets its thread count itself (``--threads`` among the sweep's fit
+    arguments), which then wins over the sweep's share."""
+    return any(argument == "--threads" or argument.startswith("--threads=") for argument in command)
+
+
+def with_threads(command: Sequence[str], threads: int | str) -> list[str]:
+    """``command`` with ``--threads=<threads>`` added, unless it sets ``--threads`` itself: ``clocks fit`` runs on
+    one thread unless told otherwise, whatever ``OMP_NUM_THREADS`` says."""
+    return list(command) if sets_threads(command) else [*command, f"--threads={threads}"]
 
 
 def local_jobs(jobs: int | None, runs_per_gpu: int | None, gpus: Sequence[str]) -> int:
@@ -102,7 +121,9 @@ def run_local(
         try:
             device = f" on GPU {gpu}" if gpu is not None else ""
             print(f"[sweep] start {run.name}{device}", flush=True)
-            returncode = launch(commands[run.name], out / run.name, run_environment(sweep_name, run.name, gpu, jobs))
+            environment = run_environment(sweep_name, run.name, gpu, jobs)
+            command = with_threads(commands[run.name], environment["OMP_NUM_THREADS"])
+            returncode = launch(command, out / run.name, environment)
             print(f"[sweep] {run.name}: {run_status(out / run.name)} (exit {returncode})", flush=True)
         finally:
             slots.put(gpu)

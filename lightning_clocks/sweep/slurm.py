@@ -34,6 +34,7 @@ import yaml
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.results import CLOCKS_FILE, EXIT_FILE, LOG_FILE
 from lightning_clocks.sweep.grid import SweepRun
+from lightning_clocks.sweep.local import sets_threads
 
 
 def check_line(option: str, value: str) -> None:
@@ -148,7 +149,11 @@ def sbatch_script(
     ]
     for index, task in enumerate(tasks):
         starts = "; ".join(
-            f"run {shlex.join([str(out / run.name), run.name, *commands[run.name]])} & pids+=($!)" for run in task
+            f"run {shlex.join([str(out / run.name), run.name, *commands[run.name]])}"
+            # Each run's share of the task's CPUs, as its --threads (unless the sweep's fit arguments set them).
+            + ("" if sets_threads(commands[run.name]) else ' --threads="$OMP_NUM_THREADS"')
+            + " & pids+=($!)"
+            for run in task
         )
         lines.append(f"  {index}) {starts} ;;")
     lines += [
