@@ -33,7 +33,8 @@ SHORT_QUICKSTART = (
     "--clocks.num_evaluations=3",
     "--trainer.enable_progress_bar=false",
 )
-#: Lines of the libraries under us that a user cannot act on (README, "The first hour").
+#: What must not reach the screen: lines of the libraries under us that a user cannot act on, and Lightning's own
+#: epoch bar (ours counts steps).
 NOISE = ("Seed set", "srun", "litlogger", "Tip:", "anonymous setting", "LeafSpec", "wandb:", "v_num", "Epoch 0")
 
 
