@@ -223,7 +223,10 @@ def test_slurm_dry_run_writes_one_array_task_per_run_and_sweep_and_report_skip_l
         assert command.startswith(f"{out / name} {name} {sys.executable} -m lightning_clocks fit ")
         assert f"--config={QUICKSTART}" in command
         assert f"--data.n_train={n_train} --data.rule.group_size={group_size} --trainer.max_steps=500" in command
-        assert command.endswith(f"--trainer.default_root_dir={out / name} --ckpt_path=last")
+        # Each run's share of the task's CPUs comes last, as its --threads.
+        assert command.endswith(
+            f'--trainer.default_root_dir={out / name} --ckpt_path=last --threads="$OMP_NUM_THREADS"'
+        )
     assert [row["status"] for row in read_table(out / results.SWEEP_TABLE)] == [results.PENDING] * 4
 
     # An array task whose run has finished launches nothing; an index beyond the array is an error.
