@@ -162,7 +162,7 @@ def wandb_note(loggers: list[Logger]) -> str | None:
         run = logger._experiment if isinstance(logger, WandbLogger) else None
         if run is None or getattr(run, "disabled", True):
             continue
-        return f"W&B offline: wandb sync {run.settings.sync_dir}" if run.offline else f"W&B: {run.url}"
+        return f"W&B offline: wandb sync {Path(run.settings.sync_dir).resolve()}" if run.offline else f"W&B: {run.url}"
     return None
 
 

@@ -90,7 +90,8 @@ def test_a_short_fit_prints_the_bar_and_ends_with_the_clocks_line(tmp_path: Path
     screen = result.stdout
     last = screen.strip().splitlines()[-1]
     assert last.startswith("[clocks] tau_rule=") and f"run folder: {(tmp_path / 'run').resolve()}" in last
-    assert re.search(r"; W&B offline: wandb sync \S+/wandb/offline-run-\S+$", last)
+    offline_run = re.escape(str((tmp_path / "run").resolve() / "wandb" / "offline-run-"))
+    assert re.search(rf"; W&B offline: wandb sync {offline_run}\S+$", last)
     assert "step: 100%" in screen  # the step bar is still there
     assert "\x1b" not in screen  # no colour codes when the output is not a terminal
     assert [noise for noise in NOISE if noise in screen] == []
