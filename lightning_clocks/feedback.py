@@ -59,11 +59,16 @@ def clock_text(value: object) -> str:
 def window_text(summary: Mapping[str, object]) -> str:
     """The innovation window of a ``clocks.json`` summary as printed: ``open, 0.79 decades``, ``open (tau_mem not
     reached)``, ``closed`` or ``unknown`` (tau_rule not reached; docs/method.md, "Clocks")."""
-    state = window_state(summary.get("tau_rule"), summary.get("tau_mem"))  # type: ignore[arg-type]
-    width = summary.get("window_log10")
+    tau_rule, tau_mem, width = (optional_float(summary.get(key)) for key in ("tau_rule", "tau_mem", "window_log10"))
+    state = window_state(tau_rule, tau_mem)
     if state != "open":
         return state
-    return "open (tau_mem not reached)" if width is None else f"open, {float(width):.2f} decades"  # type: ignore[arg-type]
+    return "open (tau_mem not reached)" if width is None else f"open, {width:.2f} decades"
+
+
+def optional_float(value: object) -> float | None:
+    """A number read from JSON or CSV as a float; None stays None."""
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def closing_line(run_dir: Path, note: str | None = None, prefix: str = "[clocks]") -> str | None:

@@ -58,6 +58,27 @@ CHECKPOINT_DEFAULTS = {
 }
 
 
+#: Intra-op CPU threads of a run unless ``--threads`` says otherwise: one, because the sums of a matrix product are
+#: split by thread count, so results differ in their last digits (and clocks by a few percent) between thread counts,
+#: and because these small models run no faster on more threads (docs/determinism.md).
+DEFAULT_THREADS = 1
+THREADS_HELP = (
+    "intra-op CPU threads (torch.set_num_threads), also on GPU runs; recorded in clocks.json; results depend on it "
+    f"in their last digits. 0 or null: torch's default (OMP_NUM_THREADS, else the cores). Default {DEFAULT_THREADS}."
+)
+
+
+def set_threads(threads: int | None) -> None:
+    """Set torch's intra-op thread count to ``threads`` (0 or None: leave torch's default); refuse a negative one."""
+    if threads is not None and threads < 0:
+        raise ConfigError(
+            f"threads={threads} is invalid; allowed: an integer >= 1, or 0 or null for torch's default "
+            f"({torch.get_num_threads()} here)"
+        )
+    if threads:
+        torch.set_num_threads(threads)
+
+
 class RunConfigCallback(SaveConfigCallback):
     """Saves the resolved ``config.yaml`` in the run folder (rank 0) and puts the full config in W&B."""
 
@@ -251,27 +272,6 @@ class ClocksCLI(LightningCLI):
             check_checkpoint_matches(ckpt_path, self.model, self.datamodule, ema)
         except CheckpointError as error:
             raise ConfigError(f"ckpt_path={ckpt_path}: {error}") from None
-
-
-#: Intra-op CPU threads of a run unless ``--threads`` says otherwise: one, because the sums of a matrix product are
-#: split by thread count, so results differ in their last digits (and clocks by a few percent) between thread counts,
-#: and because these small models run no faster on more threads (docs/determinism.md).
-DEFAULT_THREADS = 1
-THREADS_HELP = (
-    "intra-op CPU threads (torch.set_num_threads), also on GPU runs; recorded in clocks.json; results depend on it "
-    f"in their last digits. 0 or null: torch's default (OMP_NUM_THREADS, else the cores). Default {DEFAULT_THREADS}."
-)
-
-
-def set_threads(threads: int | None) -> None:
-    """Set torch's intra-op thread count to ``threads`` (0 or None: leave torch's default); refuse a negative one."""
-    if threads is not None and threads < 0:
-        raise ConfigError(
-            f"threads={threads} is invalid; allowed: an integer >= 1, or 0 or null for torch's default "
-            f"({torch.get_num_threads()} here)"
-        )
-    if threads:
-        torch.set_num_threads(threads)
 
 
 def check_accelerator(accelerator: Any) -> None:
