@@ -3,7 +3,8 @@
 Array task ``i`` runs the runs ``i*R .. i*R+R-1`` (``R = --runs_per_task``) at once on the task's GPU, each
 in its own folder with its own ``run.log`` and ``exit_code``; a finished run is skipped. ``--max_concurrent=K``
 lets at most K tasks run at once (``--array=0-T%K``). ``--setup`` lines (module loads, activating an
-environment) run first; ``OMP_NUM_THREADS`` defaults to the task's CPUs shared among its runs.
+environment) run first; ``OMP_NUM_THREADS`` defaults to the task's CPUs shared among its runs, and each run
+gets it as ``--threads``.
 
 Pre-emption and time limits: the script asks Slurm for a warning signal ``--signal_seconds`` before the end and
 is ``--requeue``-able.
