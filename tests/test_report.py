@@ -138,7 +138,7 @@ def test_rethresholding_recomputes_the_clocks_from_the_saved_curves(tmp_path: Pa
     (default,) = read_table(tmp_path / "default" / "runs.csv")
     assert float(default["tau_rule"]) == round(10**2.5)  # halfway from 0.4 to 0.6, in log10(step)
     assert float(default["tau_mem"]) == round(10 ** (2 + 1 / 3))
-    assert default["window_open"] == "False"  # tau_rule > tau_mem: the window vanished
+    assert (default["window"], default["window_open"]) == ("closed", "False")  # tau_rule > tau_mem: it vanished
 
     assert (
         report_main([str(run), "--out", str(tmp_path / "moved"), "--rule_threshold=0.3", "--mem_threshold=0.35"]) == 0
@@ -146,13 +146,14 @@ def test_rethresholding_recomputes_the_clocks_from_the_saved_curves(tmp_path: Pa
     (moved,) = read_table(tmp_path / "moved" / "runs.csv")
     assert float(moved["tau_rule"]) == round(10 ** (1 + 2 / 3))
     assert float(moved["tau_mem"]) == round(10**3.5)
-    assert moved["window_open"] == "True"
+    assert (moved["window"], moved["window_open"]) == ("open", "True")
     assert float(moved["window_log10"]) == pytest.approx(3.5 - (1 + 2 / 3), abs=1e-3)
     assert "rule threshold [0.3], memorization threshold [0.35]" in (tmp_path / "moved" / "summary.md").read_text()
 
     assert report_main([str(run), "--out", str(tmp_path / "never"), "--rule_threshold=0.95"]) == 0
     (never,) = read_table(tmp_path / "never" / "runs.csv")
-    assert never["tau_rule"] == "" and never["window_open"] == "False"
+    # No tau_rule: where the window would lie is unknown (docs/method.md, "Clocks"), not closed.
+    assert (never["tau_rule"], never["window"], never["window_open"]) == ("", "unknown", "False")
 
     with pytest.raises(ConfigError, match=r"mem_threshold=1\.5"):
         report_main([str(run), "--mem_threshold=1.5"])
@@ -313,3 +314,13 @@ def test_predictions_over_runs_that_vary_complexity_need_one(tmp_path: Path) -> 
     (prediction,) = json.loads((tmp_path / "runs" / "report" / "prediction.json").read_text())["predictions"]
     assert prediction["tau_mem"] == pytest.approx(800 * math.sqrt(32), rel=1e-6)
     assert prediction["complexity"] == 4.0
+
+
+def test_the_window_map_leaves_out_runs_whose_window_is_unknown(tmp_path: Path) -> None:
+    from lightning_clocks.report.analysis import analyze
+    from lightning_clocks.report.runs import Thresholds, load_runs
+
+    make_run(tmp_path / "learnt", 256, 3.0, STEPS, VALIDITY, MEM_EXCESS)  # tau_rule after tau_mem: closed
+    make_run(tmp_path / "not_learnt", 512, 3.0, STEPS, [0.1] * 4, MEM_EXCESS)  # tau_rule never reached: unknown
+    analysis = analyze(load_runs([tmp_path], Thresholds()))
+    assert analysis.window_open_map == {(256, 3.0): 0.0}

@@ -264,7 +264,12 @@ def analyze(
     for run in measured:
         if run.complexity is not None:
             by_complexity[run.complexity].append(run.clocks.tau_rule)
-    cells = [(run.n_train, run.complexity, run.clocks.window_open) for run in measured if run.complexity is not None]
+    # A run that never reached tau_rule says nothing about where its window would lie (window unknown): left out.
+    cells = [
+        (run.n_train, run.complexity, run.clocks.window_open)
+        for run in measured
+        if run.complexity is not None and run.clocks.tau_rule is not None
+    ]
     return SweepAnalysis(
         tau_mem_fit=tau_mem_fit,
         window_fit=window_fit,

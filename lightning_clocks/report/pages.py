@@ -6,6 +6,7 @@ import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lightning_clocks.clocks import window_state
 from lightning_clocks.report.analysis import FamilyComparison, SweepAnalysis, family_prefix, geometric_mean
 from lightning_clocks.report.runs import RunResult, Thresholds
 from lightning_clocks.report.scaling import CensoredFit, LineFit
@@ -39,6 +40,7 @@ def table(runs: list[RunResult]) -> list[dict[str, object]]:
                 "tau_mem": _number(clocks.tau_mem if clocks else None, 0),
                 "tau_mem_low": _number(mem_interval[0], 0),
                 "tau_mem_high": _number(mem_interval[1], 0),
+                "window": window_state(clocks.tau_rule, clocks.tau_mem) if clocks else None,
                 "window_open": clocks.window_open if clocks else None,
                 "window_log10": _number(clocks.window if clocks else None, 3),
                 "final_validity": _number(run.final("validity"), 3),
