@@ -42,7 +42,11 @@ def test_a_resumed_run_continues_its_wandb_run_and_fit_ends_with_its_clocks(tmp_
     assert run_id is not None and re.fullmatch(r"[a-z0-9]{8}", run_id)
     closing = first.stdout.strip().splitlines()[-1]
     assert closing.startswith("[clocks] tau_rule=") and " tau_mem=" in closing and " window=" in closing
-    assert closing.endswith(f"run folder: {run_dir.resolve()}")
+    # The W&B run's sync command is part of the closing line: nothing of W&B's follows it.
+    assert (
+        f"run folder: {run_dir.resolve()}; W&B offline: wandb sync {run_dir.resolve() / 'wandb'}/offline-run-"
+        in closing
+    )
     # The bar counts steps of max_steps and shows the latest evaluation's rates (not Lightning's "Epoch 0/-2").
     assert re.search(r"step: +100%\|.*\| 10/10 .*validity=[0-9.]+, copy_rate=[0-9.]+", first.stdout)
     assert "Epoch" not in first.stdout
