@@ -24,13 +24,13 @@ from lightning_clocks.sweep.cli import table_rows
 from lightning_clocks.sweep.grid import SweepRun
 from lightning_clocks.sweep.status import status_report
 
-#: The README's quickstart cut short: few steps, few samples, the loss logged every 10 steps.
+#: The README's quickstart cut short: few steps, few samples, the loss logged every 5 steps.
 SHORT_QUICKSTART = (
-    "--trainer.max_steps=60",
-    "--trainer.log_every_n_steps=10",
+    "--trainer.max_steps=40",
+    "--trainer.log_every_n_steps=5",
     "--clocks.num_samples=64",
     "--clocks.sample_batch_size=64",
-    "--clocks.num_evaluations=3",
+    "--clocks.num_evaluations=2",
     "--trainer.enable_progress_bar=false",
 )
 #: What must not reach the screen: lines of the libraries under us that a user cannot act on, and Lightning's own
