@@ -24,10 +24,10 @@ from lightning_clocks.sweep.cli import table_rows
 from lightning_clocks.sweep.grid import SweepRun
 from lightning_clocks.sweep.status import status_report
 
-#: The README's quickstart cut short: few steps, few samples, the loss logged every 5 steps.
+#: The README's quickstart cut short: few steps, few samples, the loss logged at every step.
 SHORT_QUICKSTART = (
     "--trainer.max_steps=40",
-    "--trainer.log_every_n_steps=5",
+    "--trainer.log_every_n_steps=1",
     "--clocks.num_samples=64",
     "--clocks.sample_batch_size=64",
     "--clocks.num_evaluations=2",
@@ -64,10 +64,11 @@ def test_the_quickstart_gives_the_same_curves_and_losses_whatever_omp_num_thread
         runs[threads] = run_dir
     one, two = runs["1"], runs["2"]
     assert (one / results.CURVES_FILE).read_bytes() == (two / results.CURVES_FILE).read_bytes()
-    # The losses differ in their 7th digit from the first step between 1 and 2 threads (measured; README): the
-    # CSV logger's file holds them at full precision, so this comparison fails unless both ran on one thread.
+    # Sampled rates this early agree at any thread count; the losses do not: on 1 and 2 threads those of steps 1, 2
+    # and 36 differ in their 7th digit (measured; docs/determinism.md). The CSV logger's file holds every step's loss
+    # at full precision, so this comparison fails unless both runs used one thread.
     losses = [(run / "csv" / "version_0" / "metrics.csv").read_text() for run in (one, two)]
-    assert losses[0] == losses[1] and losses[0].count("\n") >= 8
+    assert losses[0] == losses[1] and losses[0].count("\n") >= 40
     for run in (one, two):
         assert json.loads((run / results.CLOCKS_FILE).read_text())["threads"] == 1
         assert yaml.safe_load((run / results.CONFIG_FILE).read_text())["threads"] == 1
