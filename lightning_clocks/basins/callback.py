@@ -2,12 +2,13 @@
 
 Added through ``trainer.callbacks`` in a config (see ``configs/basins_dit_cpu.yaml``), it measures a
 :class:`~lightning_clocks.basins.probe.BasinProbe` at each scheduled optimizer step (docs/method.md,
-"Basins"): for a DiT the probability-flow return rates, basin radii and denoiser distances; for a GPT
-the log-likelihoods and bit-flip return rates; the module itself says how
+"Basins"): for a DiT the probability-flow return rates, basin radii beside their reference radii, and
+denoiser distances; for a GPT the log-likelihoods and bit-flip return rates; the module itself says how
 (:meth:`~lightning_clocks.modules.base.GenerativeModule.measure_basins`). It rewrites ``basins.csv`` (one
 row per evaluation x target class x noise level, schema in :mod:`lightning_clocks.basins.probe`)
 atomically in the run folder, logs ``basins/*`` to every logger against ``basins/step``, and keeps its
-rows in checkpoints so a resumed run continues them. Rank 0 measures; the other ranks only train.
+rows and the references' return outcomes (measured once, at the first evaluation) in checkpoints so a
+resumed run continues them. Rank 0 measures; the other ranks only train.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from typing import Any, Literal
 import lightning as L
 
 from lightning_clocks.basins.probe import DEFAULT_FLIPS, DEFAULT_SIGMAS, BasinProbe, summary_metrics
+from lightning_clocks.basins.table import write_basins
 from lightning_clocks.callbacks.ema import measured_module
 from lightning_clocks.callbacks.scheduled import ScheduledCallback
 from lightning_clocks.data import RuleDataModule
 from lightning_clocks.errors import ConfigError, require_positive
 from lightning_clocks.modules.base import GenerativeModule
-from lightning_clocks.results import BASINS_FILE, write_curves
+from lightning_clocks.results import BASINS_FILE
 
 
 class BasinCallback(ScheduledCallback):
@@ -88,6 +90,8 @@ class BasinCallback(ScheduledCallback):
             "flip_resampling": flip_resampling,
         }
         self.probe: BasinProbe | None = None
+        #: The references' return outcomes from a checkpoint, handed to the probe at the next measurement.
+        self.restored_references: dict[str, dict[str, Any]] | None = None
 
     def build_probe(self, data: RuleDataModule) -> BasinProbe:
         """The probe for the data's rule, training and control sets, with this callback's settings."""
@@ -107,6 +111,8 @@ class BasinCallback(ScheduledCallback):
         """This evaluation's rows for the module's current weights (the module is put in eval mode meanwhile)."""
         if self.probe is None:
             self.probe = self.build_probe(data)
+        if self.probe.reference_returns is None:
+            self.probe.reference_returns = self.restored_references
         was_training = module.training
         module.eval()
         try:
@@ -123,4 +129,13 @@ class BasinCallback(ScheduledCallback):
         rows = self.timed(self.measure, measured_module(trainer, pl_module), trainer.datamodule, step)
         self.rows += rows
         self.log_metrics(trainer, summary_metrics(rows), step)
-        write_curves(Path(trainer.default_root_dir) / BASINS_FILE, self.rows)
+        write_basins(Path(trainer.default_root_dir) / BASINS_FILE, self.rows)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The rows and, once measured, the reference denoisers' return outcomes, so a resumed run reuses them."""
+        references = None if self.probe is None else self.probe.reference_returns
+        return {**super().state_dict(), "reference_returns": references}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.restored_references = state_dict.get("reference_returns")

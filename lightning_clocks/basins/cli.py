@@ -82,8 +82,8 @@ def main(argv: Sequence[str]) -> int:
         raise ConfigError(f"checkpoints={arguments.checkpoints!r} matches no file in {run_dir}")
 
     from lightning_clocks.basins.callback import BasinCallback
+    from lightning_clocks.basins.table import write_basins
     from lightning_clocks.fit import build_run, load_weights
-    from lightning_clocks.results import write_curves
 
     callback = BasinCallback(**arguments.basins.as_dict())
     parts = build_run(run_dir / CONFIG_FILE, prog="clocks basins")
@@ -100,7 +100,7 @@ def main(argv: Sequence[str]) -> int:
         radii = {str(row["target_class"]): row["basin_radius"] for row in step_rows}
         print(f"step {step}: basin radius " + ", ".join(f"{name} {_format(radius)}" for name, radius in radii.items()))
     rows.sort(key=lambda row: int(row["step"]))
-    write_curves(output, rows)
+    write_basins(output, rows)
     print(f"wrote {len(rows)} rows for {len(measured_steps)} checkpoints to {output}")
     return 0
 
