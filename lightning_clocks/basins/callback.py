@@ -111,7 +111,7 @@ class BasinCallback(ScheduledCallback):
         """This evaluation's rows for the module's current weights (the module is put in eval mode meanwhile)."""
         if self.probe is None:
             self.probe = self.build_probe(data)
-        if self.probe.reference_returns is None:
+        if self.probe.reference_returns is None and self.probe.fits_references(self.restored_references):
             self.probe.reference_returns = self.restored_references
         was_training = module.training
         module.eval()

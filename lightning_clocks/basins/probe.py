@@ -338,6 +338,15 @@ class BasinProbe:
         )
         return dict(zip(names, returned.split(sizes, dim=1), strict=True))
 
+    def fits_references(self, outcomes: Mapping[str, Mapping[str, torch.Tensor]] | None) -> bool:
+        """Whether ``outcomes`` (e.g. restored from a checkpoint) have one row per sigma and one column per target
+        of each class of this probe."""
+        return outcomes is not None and all(
+            name in self.targets and tuple(value.shape) == (len(self.sigmas), self.targets[name].shape[0])
+            for by_class in outcomes.values()
+            for name, value in by_class.items()
+        )
+
     def reference_outcomes(
         self,
         encoding: CellEncoding,
@@ -478,15 +487,20 @@ class BasinProbe:
 
 
 def summary_metrics(rows: Sequence[Mapping[str, object]]) -> dict[str, float]:
-    """Scalars for loggers from one evaluation's rows: ``radius/<class>``, per-level rates and distances (the
-    BasinCallback logs them under ``basins/``)."""
+    """Scalars for loggers from one evaluation's rows: ``radius/<class>``, ``<reference>_radius/<class>``,
+    ``expansion/<class>``, ``dominance*/train``, per-level rates and distances (the BasinCallback logs them under
+    ``basins/``)."""
     metrics: dict[str, float] = {}
     log_likelihoods: dict[str, float] = {}
     for row in rows:
         name = str(row["target_class"])
         level = f"sigma_{row['sigma']:g}" if "sigma" in row else f"flips_{row['flips']}"
-        if row.get("basin_radius") is not None:
-            metrics[f"radius/{name}"] = float(row["basin_radius"])
+        for column in ("basin_radius", "floor_radius", "population_radius", "memorizer_radius"):
+            if row.get(column) is not None:
+                metrics[f"{column.removeprefix('basin_')}/{name}"] = float(row[column])
+        for column in ("expansion", "dominance", "dominance_low", "dominance_high"):
+            if row.get(column) is not None:
+                metrics[f"{column}/{name}"] = float(row[column])
         metrics[f"return_rate/{name}/{level}"] = float(row["return_rate"])
         for column in ("distance_empirical", "distance_population"):
             if row.get(column) is not None:
