@@ -274,7 +274,8 @@ def test_short_gpt_run_writes_flip_basins_and_log_likelihood_plot(tmp_path: Path
 def test_basins_config_fits_and_the_basins_command_reads_its_checkpoints(tmp_path: Path):
     config = yaml.safe_load((REPO / "configs" / "basins_dit_cpu.yaml").read_text())
     basin_args = config["trainer"]["callbacks"][0]["init_args"]
-    basin_args.update(first_step=10, num_evaluations=2, sigmas=[0.3, 1.0], num_invalid_targets=4, sampler_steps=3)
+    basin_args.update(first_step=10, num_evaluations=2, sigmas=[0.3, 1.0], sampler_steps=3)
+    basin_args.update(num_train_targets=8, num_control_targets=8, num_invalid_targets=4)
     config["trainer"].update(max_steps=20, logger=False)
     config["model"]["init_args"].update(sampler_steps=3)
     config["clocks"].update(num_samples=16, num_evaluations=2, first_step=10)

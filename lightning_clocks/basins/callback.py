@@ -56,7 +56,7 @@ class BasinCallback(ScheduledCallback):
             eval_steps: explicit, increasing evaluation steps; default is a log-spaced schedule.
             num_evaluations: evaluations in the log-spaced schedule (from first_step to trainer.max_steps).
             first_step: first step of the log-spaced schedule.
-            sigmas: noise levels of the DiT basins (default 0.05 .. 5).
+            sigmas: noise levels of the DiT basins (default 11 levels from the untrained network's floor, 0.5, to 3).
             flips: numbers of changed cells of the GPT basins (default 1, 2, 3, 4, 6, 8; capped at L).
             num_train_targets: training samples measured (capped at N; 0 leaves the class out).
             num_control_targets: held-out valid samples measured (capped at the control set).
