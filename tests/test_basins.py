@@ -231,6 +231,10 @@ def test_basin_figures_mark_both_clocks_of_the_run(tmp_path: Path, monkeypatch: 
             "sigma": sigma,
             "return_rate": 0.5,
             "basin_radius": 0.6,
+            "floor_radius": 0.5,
+            "population_radius": 0.9 if name != "invalid" else None,
+            "memorizer_radius": 1.8 if name == "train" else None,
+            **({"dominance": -0.3, "dominance_low": -0.4, "dominance_high": -0.2} if name == "train" else {}),
             "distance_empirical": 0.1,
             "distance_population": 0.2,
         }
@@ -253,6 +257,15 @@ def test_basin_figures_mark_both_clocks_of_the_run(tmp_path: Path, monkeypatch: 
     plot_basins(tmp_path, tmp_path / "figures")
     for name in ("basin_radius.png", "denoiser_distances.png"):
         assert "tau_rule = 120" in drawn[name] and "tau_mem = 700" in drawn[name], drawn[name]
+    # each class's references as horizontal lines (none where undefined), and the dominance panel
+    references = [label for label in drawn["basin_radius.png"] if ": " in label]
+    expected = {
+        "train": ["floor = 0.50", "population = 0.90", "memorizer = 1.80"],
+        "control": ["floor = 0.50", "population = 0.90"],
+        "invalid": ["floor = 0.50"],
+    }
+    assert sorted(references) == sorted(f"{name}: {line}" for name, lines in expected.items() for line in lines)
+    assert "dominance" in drawn["basin_radius.png"]
 
 
 def test_short_gpt_run_writes_flip_basins_and_log_likelihood_plot(tmp_path: Path):
