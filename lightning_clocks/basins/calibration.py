@@ -276,7 +276,7 @@ def c7_verdict(run_dirs: Sequence[Path]) -> dict[str, Any]:
         return [f"{detail['run']}: {detail['reason']}" for detail in details if detail["status"] == status]
 
     if len(details) < C7_MIN_SEEDS:
-        return {"verdict": "inconclusive", "reason": f"{len(details)} seeds, fewer than {C7_MIN_SEEDS}", **result}
+        return {"verdict": "inconclusive", "reason": f"{len(details)} seed(s), fewer than {C7_MIN_SEEDS}", **result}
     if by_status("inconclusive"):
         return {"verdict": "inconclusive", "reason": "; ".join(by_status("inconclusive")), **result}
     if by_status("contradicted"):
