@@ -25,7 +25,7 @@ from lightning_clocks.basins.probe import (
     resample_cells,
     truncated_karras_sigmas,
 )
-from lightning_clocks.basins.table import read_basins
+from lightning_clocks.basins.table import BASIN_COLUMNS, read_basins
 from lightning_clocks.data import RuleDataModule
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.models.encoding import CellEncoding
@@ -188,10 +188,11 @@ def fit_with_basins(tmp_path: Path, module: L.LightningModule, callback: BasinCa
 def test_short_dit_run_writes_basins_csv_logs_and_plots(tmp_path: Path):
     torch.manual_seed(0)
     module = DiffusionModule(12, 2, depth=1, width=32, heads=2, sampler_steps=4, lr=1e-3)
-    callback = BasinCallback(
-        eval_steps=[2, 4], sigmas=[0.2, 1.0], num_train_targets=4, num_control_targets=4, num_invalid_targets=4
-    )
-    fit_with_basins(tmp_path, module, callback)
+    settings = dict(sigmas=[0.2, 1.0], num_train_targets=4, num_control_targets=4, num_invalid_targets=4)
+    callback = BasinCallback(eval_steps=[2, 4], **settings)
+    trainer = fit_with_basins(tmp_path, module, callback)
+    header = (tmp_path / "basins.csv").read_text().splitlines()[0].split(",")
+    assert header == [name for name in BASIN_COLUMNS if name != "flips" and name != "log_likelihood"]
     rows = read_basins(tmp_path / "basins.csv")
     assert [(row["step"], row["target_class"], row["sigma"]) for row in rows[:3]] == [
         (2, "train", 0.2),
@@ -204,9 +205,18 @@ def test_short_dit_run_writes_basins_csv_logs_and_plots(tmp_path: Path):
         logged = list(csv.DictReader(stream))
     assert [row["basins/step"] for row in logged if row.get("basins/step")] == ["2", "4"]
     assert "basins/return_rate/control/sigma_0.2" in logged[0]
-    resumed = BasinCallback()
+    # the references do not depend on the weights: the same at both steps, and a resumed run reuses them
+    assert len({(row["target_class"], row["floor_radius"], row["memorizer_radius"]) for row in rows}) == 3
+    resumed = BasinCallback(**settings)
     resumed.load_state_dict(callback.state_dict())
     assert resumed.rows == callback.rows
+    resumed.measure(module, trainer.datamodule, 5)
+    assert resumed.probe.reference_returns is callback.state_dict()["reference_returns"]
+    # references of another grid are not taken: they are measured again
+    regridded = BasinCallback(**{**settings, "sigmas": [0.5, 1.0, 2.0]})
+    regridded.load_state_dict(callback.state_dict())
+    regridded.measure(module, trainer.datamodule, 5)
+    assert regridded.probe.reference_returns["floor"]["train"].shape == (3, 4)
     figures = plot_basins(tmp_path, tmp_path / "figures")
     assert [path.name for path in figures] == ["basin_radius.png", "basin_return_rates.png", "denoiser_distances.png"]
     assert all(path.stat().st_size > 10_000 for path in figures)
@@ -221,6 +231,10 @@ def test_basin_figures_mark_both_clocks_of_the_run(tmp_path: Path, monkeypatch: 
             "sigma": sigma,
             "return_rate": 0.5,
             "basin_radius": 0.6,
+            "floor_radius": 0.5,
+            "population_radius": 0.9 if name != "invalid" else None,
+            "memorizer_radius": 1.8 if name == "train" else None,
+            **({"dominance": -0.3, "dominance_low": -0.4, "dominance_high": -0.2} if name == "train" else {}),
             "distance_empirical": 0.1,
             "distance_population": 0.2,
         }
@@ -243,6 +257,15 @@ def test_basin_figures_mark_both_clocks_of_the_run(tmp_path: Path, monkeypatch: 
     plot_basins(tmp_path, tmp_path / "figures")
     for name in ("basin_radius.png", "denoiser_distances.png"):
         assert "tau_rule = 120" in drawn[name] and "tau_mem = 700" in drawn[name], drawn[name]
+    # each class's references as horizontal lines (none where undefined), and the dominance panel
+    references = [label for label in drawn["basin_radius.png"] if ": " in label]
+    expected = {
+        "train": ["floor = 0.50", "population = 0.90", "memorizer = 1.80"],
+        "control": ["floor = 0.50", "population = 0.90"],
+        "invalid": ["floor = 0.50"],
+    }
+    assert sorted(references) == sorted(f"{name}: {line}" for name, lines in expected.items() for line in lines)
+    assert "dominance" in drawn["basin_radius.png"]
 
 
 def test_short_gpt_run_writes_flip_basins_and_log_likelihood_plot(tmp_path: Path):
@@ -264,7 +287,8 @@ def test_short_gpt_run_writes_flip_basins_and_log_likelihood_plot(tmp_path: Path
 def test_basins_config_fits_and_the_basins_command_reads_its_checkpoints(tmp_path: Path):
     config = yaml.safe_load((REPO / "configs" / "basins_dit_cpu.yaml").read_text())
     basin_args = config["trainer"]["callbacks"][0]["init_args"]
-    basin_args.update(first_step=10, num_evaluations=2, sigmas=[0.3, 1.0], num_invalid_targets=4, sampler_steps=3)
+    basin_args.update(first_step=10, num_evaluations=2, sigmas=[0.3, 1.0], sampler_steps=3)
+    basin_args.update(num_train_targets=8, num_control_targets=8, num_invalid_targets=4)
     config["trainer"].update(max_steps=20, logger=False)
     config["model"]["init_args"].update(sampler_steps=3)
     config["clocks"].update(num_samples=16, num_evaluations=2, first_step=10)

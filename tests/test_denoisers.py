@@ -9,11 +9,13 @@ import torch
 
 from lightning_clocks.basins.denoisers import (
     EmpiricalDenoiser,
+    FloorDenoiser,
     ParityDenoiser,
     enumerate_valid,
     population_denoiser,
 )
 from lightning_clocks.models.encoding import CellEncoding
+from lightning_clocks.modules import DiffusionModule
 from lightning_clocks.rules import GroupParity, GroupSumMod, Sudoku
 
 SIGN = CellEncoding("sign", 2)
@@ -118,3 +120,15 @@ def test_population_denoiser_picks_closed_form_enumeration_or_none():
     enumerated = population_denoiser(small, encoding)
     assert isinstance(enumerated, EmpiricalDenoiser) and len(enumerated.points) == small.valid_count
     assert population_denoiser(GroupParity(36, 2), CellEncoding("one_hot", 2), max_count=1000) is None
+
+
+@pytest.mark.parametrize("encoding", ["sign", "one_hot"])
+def test_floor_denoiser_is_the_untrained_adaln_zero_dit(encoding: str):
+    torch.manual_seed(0)
+    module = DiffusionModule(8, 3 if encoding == "one_hot" else 2, depth=1, width=16, heads=2, encoding=encoding)
+    channels = module.encoding.channels
+    x = 2.0 * torch.randn(6, 8, channels)
+    sigma = torch.tensor([0.01, 0.1, 0.5, 1.0, 3.0, 80.0])
+    expected = (0.5**2 / (sigma**2 + 0.5**2)).view(-1, 1, 1) * x  # c_skip x, written out
+    torch.testing.assert_close(FloorDenoiser(module.sigma_data)(x, sigma), expected)
+    torch.testing.assert_close(module.denoise(x, sigma), expected)

@@ -2,12 +2,13 @@
 
 Added through ``trainer.callbacks`` in a config (see ``configs/basins_dit_cpu.yaml``), it measures a
 :class:`~lightning_clocks.basins.probe.BasinProbe` at each scheduled optimizer step (docs/method.md,
-"Basins"): for a DiT the probability-flow return rates, basin radii and denoiser distances; for a GPT
-the log-likelihoods and bit-flip return rates; the module itself says how
+"Basins"): for a DiT the probability-flow return rates, basin radii beside their reference radii, and
+denoiser distances; for a GPT the log-likelihoods and bit-flip return rates; the module itself says how
 (:meth:`~lightning_clocks.modules.base.GenerativeModule.measure_basins`). It rewrites ``basins.csv`` (one
 row per evaluation x target class x noise level, schema in :mod:`lightning_clocks.basins.probe`)
 atomically in the run folder, logs ``basins/*`` to every logger against ``basins/step``, and keeps its
-rows in checkpoints so a resumed run continues them. Rank 0 measures; the other ranks only train.
+rows and the references' return outcomes (measured once, at the first evaluation) in checkpoints so a
+resumed run continues them. Rank 0 measures; the other ranks only train.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class BasinCallback(ScheduledCallback):
             eval_steps: explicit, increasing evaluation steps; default is a log-spaced schedule.
             num_evaluations: evaluations in the log-spaced schedule (from first_step to trainer.max_steps).
             first_step: first step of the log-spaced schedule.
-            sigmas: noise levels of the DiT basins (default 0.05 .. 5).
+            sigmas: noise levels of the DiT basins (default 11 levels from the untrained network's floor, 0.5, to 3).
             flips: numbers of changed cells of the GPT basins (default 1, 2, 3, 4, 6, 8; capped at L).
             num_train_targets: training samples measured (capped at N; 0 leaves the class out).
             num_control_targets: held-out valid samples measured (capped at the control set).
@@ -89,6 +90,8 @@ class BasinCallback(ScheduledCallback):
             "flip_resampling": flip_resampling,
         }
         self.probe: BasinProbe | None = None
+        #: The references' return outcomes from a checkpoint, handed to the probe at the next measurement.
+        self.restored_references: dict[str, dict[str, Any]] | None = None
 
     def build_probe(self, data: RuleDataModule) -> BasinProbe:
         """The probe for the data's rule, training and control sets, with this callback's settings."""
@@ -108,6 +111,8 @@ class BasinCallback(ScheduledCallback):
         """This evaluation's rows for the module's current weights (the module is put in eval mode meanwhile)."""
         if self.probe is None:
             self.probe = self.build_probe(data)
+        if self.probe.reference_returns is None and self.probe.fits_references(self.restored_references):
+            self.probe.reference_returns = self.restored_references
         was_training = module.training
         module.eval()
         try:
@@ -125,3 +130,12 @@ class BasinCallback(ScheduledCallback):
         self.rows += rows
         self.log_metrics(trainer, summary_metrics(rows), step)
         write_basins(Path(trainer.default_root_dir) / BASINS_FILE, self.rows)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The rows and, once measured, the reference denoisers' return outcomes, so a resumed run reuses them."""
+        references = None if self.probe is None else self.probe.reference_returns
+        return {**super().state_dict(), "reference_returns": references}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.restored_references = state_dict.get("reference_returns")

@@ -8,7 +8,11 @@ A denoiser maps noisy cells ``x = c + sigma * n`` (``[B, L, C]``) and noise leve
   reproduces it has memorized (its probability-flow ODE ends on a training point);
 - the **population** denoiser is that mixture over every valid sequence: a model that reproduces
   it has learned the rule and nothing more. For a rule with a small valid set it is computed by
-  enumeration; for group parity with the ``sign`` encoding it has a closed form (below).
+  enumeration; for group parity with the ``sign`` encoding it has a closed form (below);
+- the **floor** denoiser is what an untrained adaLN-Zero network gives: its output layer is zero, so
+  F = 0 and the EDM-preconditioned denoiser is ``D(x; sigma) = c_skip(sigma) x``. The probability-flow
+  ODE then only rescales x by a positive factor, so a target returns exactly when every cell keeps its
+  sign under the noise (for ``sign`` cells, probability ``Phi(1/sigma)^L``).
 
 Closed form for group parity. With cells ``x_i = 2 b_i - 1`` (``+1`` for a one bit), a group of
 G cells has an even number of ones exactly when ``prod_j x_j = s`` with ``s = (-1)^G``. Write the
@@ -31,7 +35,7 @@ import torch
 
 from lightning_clocks.data import draw_distinct
 from lightning_clocks.errors import ConfigError
-from lightning_clocks.models.edm import Denoiser
+from lightning_clocks.models.edm import Denoiser, edm_preconditioning
 from lightning_clocks.models.encoding import CellEncoding
 from lightning_clocks.rules import GroupParity, Rule
 
@@ -124,6 +128,20 @@ class ParityDenoiser:
         out = torch.empty_like(field)
         out[:, groups] = posterior_mean
         return out.unsqueeze(-1)
+
+
+class FloorDenoiser:
+    """The trivial floor ``D(x; sigma) = c_skip(sigma) x``: the EDM denoiser of a network whose output is 0."""
+
+    def __init__(self, sigma_data: float) -> None:
+        if not sigma_data > 0:
+            raise ConfigError(f"sigma_data={sigma_data} is invalid: it must be > 0")
+        self.sigma_data = sigma_data
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        c_skip = edm_preconditioning(sigma.to(x.dtype), self.sigma_data)[0]
+        return c_skip.view(-1, *([1] * (x.dim() - 1))) * x
 
 
 def enumerate_valid(rule: Rule, max_count: int = 100_000) -> torch.Tensor:

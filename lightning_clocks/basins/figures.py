@@ -1,8 +1,11 @@
 """Figures of a run's ``basins.csv`` for ``clocks report`` (docs/method.md, "Basins").
 
 - ``basin_radius.png``: basin radius of each target class against training step (log x), with
-  tau_rule and tau_mem from ``clocks.json`` as vertical lines: the claim to check is that
-  control (novel valid) basins grow around tau_rule and training basins dominate around tau_mem;
+  tau_rule and tau_mem from ``clocks.json`` as vertical lines and each class's reference radii
+  (floor, population, memorizer; :mod:`~lightning_clocks.basins.calibration`) as horizontal lines,
+  and, beside it, the training class's dominance over its population reference with its interval:
+  the claim to check is that control (novel valid) basins expand around tau_rule and training
+  basins dominate around tau_mem;
 - ``basin_return_rates.png``: the return rate of each class over step x noise level;
 - ``denoiser_distances.png`` (DiT): mean squared distance of the learned denoiser to the
   empirical-optimal (training set) and the population (rule) denoisers, per noise level and
@@ -18,11 +21,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+from lightning_clocks.basins.calibration import REFERENCES, class_series
 from lightning_clocks.basins.table import TARGET_CLASSES, read_basins
 from lightning_clocks.results import BASINS_FILE, CLOCKS_FILE, read_json
 
 CLASS_COLOURS = {"train": "tab:red", "control": "tab:blue", "invalid": "tab:gray"}
 CLASS_LABELS = {"train": "training samples", "control": "control (novel valid)", "invalid": "invalid samples"}
+#: Line style of each reference radius (the colour is the class's).
+REFERENCE_STYLES = {"floor": ":", "population": "--", "memorizer": "-."}
 
 
 def plot_basins(run_dir: Path, out_dir: Path, suffix: str = ".png") -> list[Path]:
@@ -75,25 +81,67 @@ def _mark_clocks(axes: Any, clocks: dict[str, float | None]) -> None:
 
 
 def _plot_radius(rows: list[dict[str, object]], level: str, clocks: dict[str, float | None], path: Path) -> Path:
+    """Radius per class with its reference radii; where ``basins.csv`` has dominance, a second panel of it."""
     from lightning_clocks.report.figures import pyplot, save
 
     plt = pyplot()
-    figure, axes = plt.subplots(figsize=(7.0, 4.0))
+    calibrated = any(row.get("dominance") is not None for row in rows)
+    figure, all_axes = plt.subplots(
+        1, 2 if calibrated else 1, figsize=(12.0 if calibrated else 7.0, 4.0), squeeze=False
+    )
+    axes = all_axes[0][0]
     steps = _steps(rows)
     for name in _classes(rows):
         radius = {int(row["step"]): row["basin_radius"] for row in rows if row["target_class"] == name}
         values = [math.nan if radius.get(step) is None else float(radius[step]) for step in steps]
         axes.plot(steps, values, marker="o", markersize=4, color=CLASS_COLOURS[name], label=CLASS_LABELS[name])
+        for reference in REFERENCES:
+            level_value = next(
+                (
+                    row[f"{reference}_radius"]
+                    for row in rows
+                    if row["target_class"] == name and row.get(f"{reference}_radius") is not None
+                ),
+                None,
+            )
+            if level_value is not None:
+                axes.axhline(
+                    float(level_value),
+                    color=CLASS_COLOURS[name],
+                    linestyle=REFERENCE_STYLES[reference],
+                    linewidth=1.0,
+                    alpha=0.7,
+                    label=f"{name}: {reference} = {float(level_value):.2f}",
+                )
     _mark_clocks(axes, clocks)
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xlabel("training step (optimizer steps, log scale)")
     unit = "noise level sigma" if level == "sigma" else "flipped cells"
     axes.set_ylabel(f"basin radius ({unit})")
-    axes.set_title("Basin radius per target class (gaps: no basin on the grid)", fontsize=10)
+    axes.set_title("Basin radius per target class, references as horizontal lines", fontsize=10)
     axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    axes.legend(fontsize=6, loc="upper left", ncol=2)
+    if calibrated:
+        _plot_dominance(all_axes[0][1], rows, clocks)
     return save(figure, path)
+
+
+def _plot_dominance(axes: Any, rows: list[dict[str, object]], clocks: dict[str, float | None]) -> None:
+    """Training radius minus its population reference against step, with its bootstrap interval."""
+    steps, dominance = class_series(rows, "train", "dominance")
+    _, low = class_series(rows, "train", "dominance_low")
+    _, high = class_series(rows, "train", "dominance_high")
+    axes.fill_between(steps, low, high, color=CLASS_COLOURS["train"], alpha=0.2, label="95% bootstrap interval")
+    axes.plot(steps, dominance, marker="o", markersize=4, color=CLASS_COLOURS["train"], label="dominance")
+    axes.axhline(0.0, color="black", linewidth=0.8)
+    _mark_clocks(axes, clocks)
+    axes.set_xscale("log")
+    axes.set_xlabel("training step (optimizer steps, log scale)")
+    axes.set_ylabel("training radius - population radius")
+    axes.set_title("Dominance of the training basins over the rule's", fontsize=10)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=7)
 
 
 def _plot_return_rates(rows: list[dict[str, object]], level: str, path: Path) -> Path:

@@ -30,18 +30,23 @@ so every evaluation of a run measures the same targets with the same noise.
 
 Rows (one per evaluation x class x noise level; ``basins.csv``): ``step``, ``target_class``,
 ``sigma`` (diffusion) or ``flips`` (GPT), ``return_rate``, ``basin_radius`` (of the class at that
-step, repeated on each of its rows), ``distance_empirical``, ``distance_population`` (diffusion;
-empty where the rule has no exact population denoiser) and ``log_likelihood`` (GPT).
+step, repeated on each of its rows); for diffusion the class's reference radii ``floor_radius``,
+``population_radius``, ``memorizer_radius``, its ``expansion`` and, for training targets,
+``dominance``, ``dominance_low``, ``dominance_high`` (:mod:`~lightning_clocks.basins.calibration`;
+the references' return outcomes are computed once, at the first evaluation), then
+``distance_empirical``, ``distance_population`` (diffusion; empty where the rule has no exact
+population denoiser) and ``log_likelihood`` (GPT). The column order is
+:data:`~lightning_clocks.basins.table.BASIN_COLUMNS`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import torch
 
-from lightning_clocks.basins.denoisers import EmpiricalDenoiser, population_denoiser
+from lightning_clocks.basins.calibration import basin_radius, calibration_columns
+from lightning_clocks.basins.denoisers import EmpiricalDenoiser, FloorDenoiser, population_denoiser
 from lightning_clocks.basins.table import TARGET_CLASSES
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.models.edm import Denoiser, heun_sample, karras_sigmas
@@ -51,7 +56,9 @@ from lightning_clocks.rules import Rule
 from lightning_clocks.seeds import derive_seed
 
 #: Default noise levels of the diffusion basins (cells are +-1, so sigma ~ 1 reaches the nearest other sequence).
-DEFAULT_SIGMAS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
+#: None lies below the floor: an untrained DiT returns half its targets from sigma 0.53 (L = 24) or 0.48
+#: (L = 36), and every target from much smaller noise, so smaller levels carry no information.
+DEFAULT_SIGMAS = (0.5, 0.6, 0.7, 0.85, 1.0, 1.2, 1.45, 1.7, 2.0, 2.5, 3.0)
 #: Default numbers of changed cells of the GPT basins.
 DEFAULT_FLIPS = (1, 2, 3, 4, 6, 8)
 #: How flipped cells are resampled by the GPT (module docstring).
@@ -137,23 +144,6 @@ def ode_returns(
         final = heun_sample(denoiser, start, schedule)
         returned.append((encoding.decode(final) == chunk_targets).all(dim=-1))
     return torch.cat(returned)
-
-
-def basin_radius(levels: Sequence[float], rates: Sequence[float], threshold: float = 0.5) -> float | None:
-    """Largest noise level whose return rate is >= ``threshold``, interpolated in log level towards the next one.
-
-    ``None`` when no level reaches the threshold; the largest level when the largest still does.
-    """
-    pairs = sorted(zip(levels, rates, strict=True))
-    above = [index for index, (_, rate) in enumerate(pairs) if rate >= threshold]
-    if not above:
-        return None
-    last = above[-1]
-    if last == len(pairs) - 1:
-        return float(pairs[last][0])
-    (level_in, rate_in), (level_out, rate_out) = pairs[last], pairs[last + 1]
-    fraction = (rate_in - threshold) / (rate_in - rate_out)
-    return float(math.exp(math.log(level_in) + fraction * (math.log(level_out) - math.log(level_in))))
 
 
 @torch.no_grad()
@@ -308,6 +298,8 @@ class BasinProbe:
         self.flip_resampling = flip_resampling
         self.targets = basin_targets(rule, train_set.cpu(), control_set.cpu(), counts, seed)
         self._references: dict[str, tuple[Denoiser, Denoiser | None]] = {}
+        #: Return outcomes ``[reference][class] -> BoolTensor[sigmas, T]`` of the reference denoisers (computed once).
+        self.reference_returns: dict[str, dict[str, torch.Tensor]] | None = None
 
     def references(self, encoding: CellEncoding) -> tuple[Denoiser, Denoiser | None]:
         """The empirical-optimal and (if available) population denoisers for ``encoding`` (built once)."""
@@ -322,6 +314,65 @@ class BasinProbe:
         generator = torch.Generator().manual_seed(derive_seed(self.seed, _NOISE_STREAM, TARGET_CLASSES.index(name)))
         return torch.randn(self.targets[name].shape[0], self.rule.length, channels, generator=generator)
 
+    def _class_points(
+        self, encoding: CellEncoding, device: torch.device | str
+    ) -> tuple[list[str], list[int], torch.Tensor, torch.Tensor]:
+        """Every class's targets and noise, concatenated in class order: ``(names, sizes, targets, noise)``."""
+        names = list(self.targets)
+        sizes = [self.targets[name].shape[0] for name in names]
+        targets = torch.cat([self.targets[name] for name in names]).to(device)
+        noise = torch.cat([self.noise(name, encoding.channels) for name in names]).to(device)
+        return names, sizes, targets, noise
+
+    def _return_outcomes(
+        self,
+        denoiser: Denoiser,
+        encoding: CellEncoding,
+        schedules: Sequence[torch.Tensor],
+        device: torch.device | str,
+    ) -> dict[str, torch.Tensor]:
+        """Per class, whether each target returns at each sigma under ``denoiser``: ``BoolTensor[sigmas, T]`` (CPU)."""
+        names, sizes, targets, noise = self._class_points(encoding, device)
+        returned = torch.stack(
+            [ode_returns(denoiser, encoding, targets, noise, schedule, self.batch_size).cpu() for schedule in schedules]
+        )
+        return dict(zip(names, returned.split(sizes, dim=1), strict=True))
+
+    def fits_references(self, outcomes: Mapping[str, Mapping[str, torch.Tensor]] | None) -> bool:
+        """Whether ``outcomes`` (e.g. restored from a checkpoint) have one row per sigma and one column per target
+        of each class of this probe."""
+        return outcomes is not None and all(
+            name in self.targets and tuple(value.shape) == (len(self.sigmas), self.targets[name].shape[0])
+            for by_class in outcomes.values()
+            for name, value in by_class.items()
+        )
+
+    def reference_outcomes(
+        self,
+        encoding: CellEncoding,
+        schedules: Sequence[torch.Tensor],
+        sigma_data: float,
+        device: torch.device | str = "cpu",
+    ) -> dict[str, dict[str, torch.Tensor]]:
+        """Return outcomes of the floor, population (when the rule has one) and memorizer denoisers, per class.
+
+        They depend only on the targets, noise, rule and training set, not on a model's weights: computed at
+        the first call and kept in :attr:`reference_returns` (which a resumed BasinCallback restores).
+        """
+        if self.reference_returns is None:
+            empirical, population = self.references(encoding)
+            denoisers: dict[str, Denoiser | None] = {
+                "floor": FloorDenoiser(sigma_data),
+                "population": population,
+                "memorizer": empirical,
+            }
+            self.reference_returns = {
+                name: self._return_outcomes(reference, encoding, schedules, device)
+                for name, reference in denoisers.items()
+                if reference is not None
+            }
+        return self.reference_returns
+
     @torch.no_grad()
     def measure_diffusion(
         self,
@@ -332,38 +383,50 @@ class BasinProbe:
         sigma_min: float,
         rho: float,
         device: torch.device | str = "cpu",
+        sigma_data: float = 0.5,
     ) -> list[dict[str, object]]:
-        """Return rates, basin radii and denoiser distances of ``denoiser`` for every class and sigma.
+        """Return rates, basin radii, reference radii and denoiser distances of ``denoiser`` for every class and sigma.
 
-        All classes are integrated together, one ODE batch per sigma.
+        All classes are integrated together, one ODE batch per sigma. ``sigma_data`` is the model's EDM
+        data standard deviation, used by the floor reference (D = c_skip x).
         """
         empirical, population = self.references(encoding)
-        names = list(self.targets)
-        sizes = [self.targets[name].shape[0] for name in names]
-        targets = torch.cat([self.targets[name] for name in names]).to(device)
-        noise = torch.cat([self.noise(name, encoding.channels) for name in names]).to(device)
+        names, sizes, targets, noise = self._class_points(encoding, device)
         cells = encoding.encode(targets)
+        schedules = [truncated_karras_sigmas(sigma, sampler_steps, sigma_min, rho) for sigma in self.sigmas]
+        learned = self._return_outcomes(denoiser, encoding, schedules, device)
+        references = self.reference_outcomes(encoding, schedules, sigma_data, device)
+        calibration = calibration_columns(
+            self.sigmas,
+            {name: outcomes.numpy() for name, outcomes in learned.items()},
+            {
+                reference: {name: value.numpy() for name, value in by_class.items()}
+                for reference, by_class in references.items()
+            },
+            self.return_threshold,
+            self.seed,
+        )
         rows_by_class: dict[str, list[dict[str, object]]] = {name: [] for name in names}
-        for sigma in self.sigmas:
-            schedule = truncated_karras_sigmas(sigma, sampler_steps, sigma_min, rho)
-            returned = ode_returns(denoiser, encoding, targets, noise, schedule, self.batch_size)
+        for index, sigma in enumerate(self.sigmas):
             noisy = cells + sigma * noise
             distances = {"distance_empirical": denoiser_distances(denoiser, empirical, noisy, sigma, self.batch_size)}
             if population is not None:
                 distances["distance_population"] = denoiser_distances(
                     denoiser, population, noisy, sigma, self.batch_size
                 )
-            for index, name in enumerate(names):
+            for position, name in enumerate(names):
                 row: dict[str, object] = {
                     "step": step,
                     "target_class": name,
                     "sigma": sigma,
-                    "return_rate": float(returned.split(sizes)[index].float().mean()),
+                    "return_rate": float(learned[name][index].float().mean()),
                 }
                 for column, values in distances.items():
-                    row[column] = float(values.split(sizes)[index].mean())
+                    row[column] = float(values.split(sizes)[position].mean())
                 rows_by_class[name].append(row)
-        return [row for name in names for row in self._with_radius(rows_by_class[name], "sigma")]
+        return [
+            {**row, **calibration[name]} for name in names for row in self._with_radius(rows_by_class[name], "sigma")
+        ]
 
     @torch.no_grad()
     def measure_autoregressive(
@@ -424,15 +487,20 @@ class BasinProbe:
 
 
 def summary_metrics(rows: Sequence[Mapping[str, object]]) -> dict[str, float]:
-    """Scalars for loggers from one evaluation's rows: ``radius/<class>``, per-level rates and distances (the
-    BasinCallback logs them under ``basins/``)."""
+    """Scalars for loggers from one evaluation's rows: ``radius/<class>``, ``<reference>_radius/<class>``,
+    ``expansion/<class>``, ``dominance*/train``, per-level rates and distances (the BasinCallback logs them under
+    ``basins/``)."""
     metrics: dict[str, float] = {}
     log_likelihoods: dict[str, float] = {}
     for row in rows:
         name = str(row["target_class"])
         level = f"sigma_{row['sigma']:g}" if "sigma" in row else f"flips_{row['flips']}"
-        if row.get("basin_radius") is not None:
-            metrics[f"radius/{name}"] = float(row["basin_radius"])
+        for column in ("basin_radius", "floor_radius", "population_radius", "memorizer_radius"):
+            if row.get(column) is not None:
+                metrics[f"{column.removeprefix('basin_')}/{name}"] = float(row[column])
+        for column in ("expansion", "dominance", "dominance_low", "dominance_high"):
+            if row.get(column) is not None:
+                metrics[f"{column}/{name}"] = float(row[column])
         metrics[f"return_rate/{name}/{level}"] = float(row["return_rate"])
         for column in ("distance_empirical", "distance_population"):
             if row.get(column) is not None:

@@ -1,4 +1,4 @@
-"""``basins.csv``: its target classes, its columns in order, writing it and reading it back.
+"""``basins.csv``: its target classes, its columns, writing and reading it.
 
 Kept free of torch and Lightning so that ``clocks report`` can draw the basin figures cheaply.
 The columns are described in :mod:`lightning_clocks.basins.probe`; the file name is
@@ -14,15 +14,21 @@ from lightning_clocks.results import read_rows, write_csv
 
 #: The target classes, in drawing order: training samples, held-out valid samples, invalid sequences.
 TARGET_CLASSES = ("train", "control", "invalid")
-#: The columns of ``basins.csv`` in the order the README documents them; those no row has (``flips`` for a DiT,
-#: ``sigma`` for a GPT) are left out, and a column not listed here follows them in alphabetical order.
-BASINS_COLUMNS = (
+#: The columns of ``basins.csv``, in the order the README documents them (a file holds those its rows have).
+BASIN_COLUMNS = (
     "step",
     "target_class",
     "sigma",
     "flips",
     "return_rate",
     "basin_radius",
+    "floor_radius",
+    "population_radius",
+    "memorizer_radius",
+    "expansion",
+    "dominance",
+    "dominance_low",
+    "dominance_high",
     "distance_empirical",
     "distance_population",
     "log_likelihood",
@@ -30,8 +36,9 @@ BASINS_COLUMNS = (
 
 
 def write_basins(path: str | os.PathLike[str], rows: Sequence[Mapping[str, object]]) -> None:
-    """Write ``basins.csv`` atomically, its columns in the order of :data:`BASINS_COLUMNS`."""
-    write_csv(path, rows, [column for column in BASINS_COLUMNS if any(column in row for row in rows)])
+    """Write ``basins.csv`` atomically, its columns in :data:`BASIN_COLUMNS` order."""
+    present = {name for row in rows for name in row}
+    write_csv(path, rows, [name for name in BASIN_COLUMNS if name in present])
 
 
 def read_basins(path: str | os.PathLike[str]) -> list[dict[str, object]]:

@@ -132,6 +132,7 @@ class DiffusionModule(GenerativeModule):
             float(hparams["sigma_min"]),
             float(hparams["rho"]),
             self.device,
+            self.sigma_data,
         )
 
     def sampling_noise(self, num_samples: int, generator: torch.Generator) -> torch.Tensor:
