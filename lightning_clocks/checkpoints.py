@@ -130,9 +130,10 @@ def callback_paths(checkpoint: dict[str, Any]) -> list[tuple[str, str]]:
     for key, state in (checkpoint.get("callbacks") or {}).items():
         if not (isinstance(key, str) and key.startswith("ModelCheckpoint") and isinstance(state, dict)):
             continue
-        found += [(f"{key}.{field}", state[field]) for field in CALLBACK_PATH_FIELDS if state.get(field)]
+        name = key.split("{")[0]  # Lightning's state key is the class name and its settings
+        found += [(f"{name}.{field}", state[field]) for field in CALLBACK_PATH_FIELDS if state.get(field)]
         top_k = state.get("best_k_models")
-        found += [(f"{key}.best_k_models", path) for path in top_k] if isinstance(top_k, dict) else []
+        found += [(f"{name}.best_k_models", path) for path in top_k] if isinstance(top_k, dict) else []
     return [(where, str(path)) for where, path in found]
 
 
@@ -155,7 +156,7 @@ def refuse_crafted_paths(ckpt_path: str, checkpoint: dict[str, Any], folder: Pat
         )
         if ("://" in path or ".." in Path(path).parts or written_inside) and not inside(path, folder):
             raise CheckpointError(
-                f"{ckpt_path} holds {where}={path}, which leads out of the run's checkpoint folder {folder} "
+                f"it holds {where}={path}, which leads out of the run's checkpoint folder {folder} "
                 "(a '..', a link or a URL); Lightning would delete it: use a checkpoint written by clocks fit"
             )
 

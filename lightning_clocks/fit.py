@@ -180,10 +180,12 @@ class ClocksCLI(LightningCLI):
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         """The Trainer with the run folder's defaults: checkpoints in ``<run>/checkpoints``, the default loggers
-        (:mod:`lightning_clocks.loggers`), a progress bar over steps, atomic weights-only checkpoint input/output,
-        and a clean stop on Ctrl+C or SIGTERM."""
+        (:mod:`lightning_clocks.loggers`; none for ``validate``), a progress bar over steps, atomic weights-only
+        checkpoint input/output, and a clean stop on Ctrl+C or SIGTERM."""
         run_dir = config["default_root_dir"]
-        if config.get("logger") in (None, True):
+        if self.subcommand == "validate":
+            config["logger"] = False  # validate reads a run: it writes validate.json and nothing else there
+        elif config.get("logger") in (None, True):
             wandb_options = self._get(self.config_init, "wandb")
             tags = run_tags(self.model, self.datamodule)
             config["logger"], logger_callbacks = default_loggers(run_dir, self.subcommand, wandb_options, tags)
@@ -262,11 +264,11 @@ class ClocksCLI(LightningCLI):
             ema = self._get(self.config_init, "ema") if self.subcommand == "fit" else None
             check_checkpoint_matches(ckpt_path, self.model, self.datamodule, ema)
             checkpoint = load_checkpoint(ckpt_path)
+            for callback in self.trainer.callbacks:
+                if isinstance(callback, ModelCheckpoint) and callback.dirpath:
+                    refuse_crafted_paths(ckpt_path, checkpoint, Path(callback.dirpath))
         except CheckpointError as error:
             raise ConfigError(f"ckpt_path={ckpt_path}: {error}") from None
-        checkpointing = [cb for cb in self.trainer.callbacks if isinstance(cb, ModelCheckpoint) and cb.dirpath]
-        for callback in checkpointing:
-            refuse_crafted_paths(ckpt_path, checkpoint, Path(callback.dirpath))
         if self.subcommand == "fit":
             self._check_same_experiment(ckpt_path, checkpoint)
 
