@@ -201,7 +201,8 @@ def init_options(class_path: str) -> list[str]:
 
 
 def check_config_files(argv: Sequence[str]) -> None:
-    """Refuse, naming the file, a ``--config`` file that is missing, not YAML, empty or not a mapping of options."""
+    """Refuse, naming the file, a ``--config`` file that is missing, not YAML, empty, not a mapping of options,
+    repeats a key or holds too many aliases (:func:`check_yaml_structure`)."""
     import yaml
 
     for index, arg in enumerate(argv):
@@ -215,7 +216,9 @@ def check_config_files(argv: Sequence[str]) -> None:
         if not path.is_file():
             raise ConfigError(f"--config {name} does not exist or is not a file")
         try:
-            content = yaml.safe_load(path.read_text())
+            text = path.read_text()
+            check_yaml_structure(name, text)
+            content = yaml.safe_load(text)
         except (yaml.YAMLError, UnicodeDecodeError) as error:
             place = getattr(error, "problem_mark", None)
             where = f" at line {place.line + 1}" if place is not None else ""
@@ -226,6 +229,42 @@ def check_config_files(argv: Sequence[str]) -> None:
             raise ConfigError(
                 f"--config {name} holds a {type(content).__name__}; allowed: a YAML mapping of options (key: value)"
             )
+
+
+#: The most YAML aliases (``*name``) a config file may hold: a few are handy, thousands can expand to gigabytes.
+MAX_YAML_ALIASES = 100
+
+
+def check_yaml_structure(name: str, text: str) -> None:
+    """Refuse YAML ``text`` (the file ``name``) whose aliases exceed :data:`MAX_YAML_ALIASES` (an "anchor bomb"),
+    or a mapping that repeats a key (YAML loaders silently keep the last one, dropping a whole block).
+
+    Works on the parse events and the node graph, so nothing is expanded."""
+    import yaml
+
+    aliases = sum(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader))
+    if aliases > MAX_YAML_ALIASES:
+        raise ConfigError(f"--config {name} holds {aliases} YAML aliases (*name); allowed: at most {MAX_YAML_ALIASES}")
+    nodes, seen = [yaml.compose(text, Loader=yaml.SafeLoader)], set()
+    while nodes:
+        node = nodes.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: dict[str, yaml.Node] = {}
+            for key, value in node.value:
+                nodes += [key, value]
+                if not isinstance(key, yaml.ScalarNode) or key.value == "<<":  # "<<" merges: it may repeat
+                    continue
+                if key.value in keys:
+                    raise ConfigError(
+                        f"--config {name} repeats the key {key.value!r} at line {key.start_mark.line + 1} (first at "
+                        f"line {keys[key.value].start_mark.line + 1}); allowed: each key once in a mapping"
+                    )
+                keys[key.value] = key
+        elif isinstance(node, yaml.SequenceNode):
+            nodes += node.value
 
 
 # ----------------------------------------------------------------------------- shared parsing

@@ -45,7 +45,7 @@ from lightning_clocks.checkpoints import (
 )
 from lightning_clocks.cli import reword_parse_error
 from lightning_clocks.data import RuleDataModule
-from lightning_clocks.errors import ConfigError
+from lightning_clocks.errors import ConfigError, check_folder_name
 from lightning_clocks.feedback import closing_line
 from lightning_clocks.loggers import WandbOptions, default_loggers, run_tags
 from lightning_clocks.modules import AutoregressiveModule, DiffusionModule, GenerativeModule
@@ -164,6 +164,7 @@ class ClocksCLI(LightningCLI):
         saved ``config.yaml`` rerun with another ``--trainer.default_root_dir`` writes nothing into this run."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         config.trainer.default_root_dir = config.trainer.default_root_dir or "runs/default"
+        check_folder_name("trainer.default_root_dir", config.trainer.default_root_dir)
         max_steps = config.trainer.max_steps
         if max_steps is not None and max_steps != -1 and max_steps < 1:
             raise ConfigError(f"trainer.max_steps={max_steps} is invalid; allowed: -1 (no limit) or an integer >= 1")
