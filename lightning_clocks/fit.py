@@ -175,6 +175,7 @@ class ClocksCLI(LightningCLI):
             raise ConfigError(f"trainer.strategy={strategy!r} is unknown; allowed: {strategies}")
         run_dir = Path(config.trainer.default_root_dir)
         refuse_foreign_path("checkpoint.dirpath", config.checkpoint.dirpath, run_dir)
+        refuse_linked_checkpoints(Path(config.checkpoint.dirpath or run_dir / CHECKPOINTS_FOLDER))
         for logger in config.trainer.logger if isinstance(config.trainer.logger, list) else [config.trainer.logger]:
             save_dir = getattr(getattr(logger, "init_args", None), "save_dir", None)
             refuse_foreign_path("trainer.logger save_dir", save_dir, run_dir)
@@ -326,6 +327,16 @@ def refuse_foreign_path(option: str, path: str | None, run_dir: Path) -> None:
                 f"{option}={path} lies in the run folder {folder}, not in trainer.default_root_dir={run_dir}; "
                 f"drop {option} from the config (it defaults to a folder of the run)"
             )
+
+
+def refuse_linked_checkpoints(folder: Path) -> None:
+    """Raise a ConfigError when the run's checkpoint folder is a link: two run folders linking one folder would
+    overwrite each other's ``last.ckpt`` and resume each other's weights."""
+    if folder.is_symlink():
+        raise ConfigError(
+            f"checkpoint.dirpath={folder} is a link to {folder.resolve()}; allowed: a real folder of this run (a "
+            "shared one would mix runs): replace the link by a folder, or move the whole run folder instead"
+        )
 
 
 #: Short names accepted on the command line, per option, and the classes they stand for.

@@ -4,21 +4,26 @@ checkpoint's callback state never let Lightning touch files outside the run."""
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
+from test_bad_input import QUICKSTART
 from test_safety import TINY, clocks, error_lines, tree_hashes
 
 from lightning_clocks.callbacks import ClockCallback
 from lightning_clocks.checkpoints import AtomicCheckpointIO
 from lightning_clocks.data import RuleDataModule
+from lightning_clocks.errors import RunFailure
 from lightning_clocks.modules import AutoregressiveModule
-from lightning_clocks.results import read_curves
+from lightning_clocks.results import read_curves, write_json
 from lightning_clocks.resume import CONFIG_KEY, RESUMES_KEY, flatten, may_change
 from lightning_clocks.rules import GroupParity
+from lightning_clocks.run_lock import LOCK_FILE, acquire, release
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +231,93 @@ def test_validate_writes_its_validate_json_and_nothing_else_into_the_run(run_at_
     assert after.pop("validate.json") and after == before
     code, err = resume(run_dir, "--trainer.max_steps=30", "--clocks.eval_steps=[10,20,30]")
     assert code == 0, err[-3000:]
+
+
+def test_an_ensemble_refuses_a_member_folder_that_a_fit_holds(tmp_path: Path) -> None:
+    out = tmp_path / "ensemble"
+    lock = acquire(out / "seed-1")  # this live process stands for a fit training that folder
+    try:
+        code, _, err = clocks(
+            "ensemble", f"--base_config={QUICKSTART}", "--seeds=[0,1]", f"--out={out}", "--", *TINY[2:]
+        )
+    finally:
+        release(lock)
+    assert code == 75, err[-2000:]
+    assert "is in use" in error_lines(err)[0]
+    assert not list(out.rglob("*.csv"))
+
+
+def test_basins_writing_into_a_run_refuses_a_run_that_a_fit_holds(run_at_20: Path, tmp_path: Path) -> None:
+    run_dir = copy_run(run_at_20, tmp_path)
+    before = tree_hashes(run_dir)
+    lock = acquire(run_dir)
+    try:
+        code, _, err = clocks("basins", f"--run={run_dir}")
+    finally:
+        release(lock)
+    assert code == 75, err[-2000:]
+    assert tree_hashes(run_dir) == before
+
+
+def test_a_run_folder_that_cannot_be_locked_ends_in_one_line_and_leaves_no_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("lightning_clocks.run_lock.json.dump", full_disk)
+    with pytest.raises(RunFailure, match="cannot be written \\(No space left on device\\); nothing was started"):
+        acquire(tmp_path / "run")
+    assert not (tmp_path / "run" / LOCK_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (os.fsdecode(b"run-\xff"), "is not UTF-8 text; allowed: UTF-8 names"),
+        ("r" * 256, "has a folder name of 256 bytes; allowed: at most 255 bytes"),
+        ("run\nname", "holds a control character"),
+    ],
+    ids=["not-utf8", "too-long", "newline"],
+)
+def test_unusual_run_folder_names_are_refused_in_one_line(tmp_path: Path, name: str, message: str) -> None:
+    code, _, err = clocks("fit", *TINY, f"--trainer.default_root_dir={tmp_path / name}")
+    assert code == 2, err[-2000:]
+    assert len(error_lines(err)) == 1 and message in error_lines(err)[0], err[-2000:]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoints_folder_linked_to_another_runs_is_refused(run_at_20: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "second"
+    run_dir.mkdir()
+    (run_dir / "checkpoints").symlink_to(run_at_20 / "checkpoints", target_is_directory=True)
+    before = tree_hashes(run_at_20)
+    code, _, err = clocks("fit", *TINY, f"--trainer.default_root_dir={run_dir}")
+    assert code == 2, err[-2000:]
+    assert "checkpoints is a link to" in error_lines(err)[0], err[-2000:]
+    assert tree_hashes(run_at_20) == before
+
+
+# ----------------------------------------------------------------------------- reports stay inside their folders
+def test_a_report_never_follows_a_linked_report_folder_or_run_names_out_of_its_folder(
+    run_at_20: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep me")
+    sent = tmp_path / "sent"
+    shutil.copytree(run_at_20, sent / "run")
+    (sent / "report").symlink_to(outside, target_is_directory=True)
+    code, _, err = clocks("report", str(sent / "run"), f"--out={sent / 'report'}")
+    assert code == 2 and "is a link to" in error_lines(err)[0], err[-2000:]
+    (sent / "report").unlink()
+    for name in ("../outside", str(outside), "run/../../outside"):
+        write_json(sent / "sweep.json", {"runs": [{"name": name, "values": {}, "seed": 0}]})
+        code, _, err = clocks("report", str(sent))
+        assert code == 2, err[-2000:]
+        assert "that is not a folder inside" in error_lines(err)[0], err[-2000:]
+    (sent / "linked").symlink_to(outside, target_is_directory=True)
+    write_json(sent / "sweep.json", {"runs": [{"name": "linked", "values": {}, "seed": 0}]})
+    code, _, err = clocks("report", str(sent))
+    assert code == 2 and "is a link to" in error_lines(err)[0], err[-2000:]
+    assert [path.name for path in outside.iterdir()] == ["keep.txt"] and not (sent / "report").exists()
