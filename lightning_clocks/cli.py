@@ -202,7 +202,7 @@ def init_options(class_path: str) -> list[str]:
 
 def check_config_files(argv: Sequence[str]) -> None:
     """Refuse, naming the file, a ``--config`` file that is missing, not YAML, empty, not a mapping of options,
-    repeats a key or holds too many aliases (:func:`check_yaml_structure`)."""
+    repeats a key or expands through its aliases beyond reason (:func:`check_yaml_structure`)."""
     import yaml
 
     for index, arg in enumerate(argv):
@@ -231,40 +231,55 @@ def check_config_files(argv: Sequence[str]) -> None:
             )
 
 
-#: The most YAML aliases (``*name``) a config file may hold: a few are handy, thousands can expand to gigabytes.
-MAX_YAML_ALIASES = 100
+#: The most values a config file may hold once its aliases (``*name``) are expanded: a config has hundreds,
+#: nested aliases can make billions ("anchor bomb").
+MAX_YAML_VALUES = 100_000
 
 
 def check_yaml_structure(name: str, text: str) -> None:
-    """Refuse YAML ``text`` (the file ``name``) whose aliases exceed :data:`MAX_YAML_ALIASES` (an "anchor bomb"),
-    or a mapping that repeats a key (YAML loaders silently keep the last one, dropping a whole block).
+    """Refuse YAML ``text`` (the file ``name``) that expands to more than :data:`MAX_YAML_VALUES` values, or a
+    mapping that repeats a key (YAML loaders silently keep the last one, dropping a whole block).
 
-    Works on the parse events and the node graph, so nothing is expanded."""
+    Works on the node graph, where an alias is one shared node, so nothing is expanded."""
     import yaml
 
-    aliases = sum(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader))
-    if aliases > MAX_YAML_ALIASES:
-        raise ConfigError(f"--config {name} holds {aliases} YAML aliases (*name); allowed: at most {MAX_YAML_ALIASES}")
-    nodes, seen = [yaml.compose(text, Loader=yaml.SafeLoader)], set()
-    while nodes:
-        node = nodes.pop()
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    sizes: dict[int, int] = {}
+
+    def expanded_size(node: yaml.Node) -> int:
+        """How many values ``node`` stands for once every alias in it is expanded (each node counted once)."""
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a node that holds itself (a recursive alias) counts once
+        children = [item for pair in node.value for item in pair] if isinstance(node, yaml.MappingNode) else []
+        children = node.value if isinstance(node, yaml.SequenceNode) else children
         if isinstance(node, yaml.MappingNode):
-            keys: dict[str, yaml.Node] = {}
-            for key, value in node.value:
-                nodes += [key, value]
-                if not isinstance(key, yaml.ScalarNode) or key.value == "<<":  # "<<" merges: it may repeat
-                    continue
-                if key.value in keys:
-                    raise ConfigError(
-                        f"--config {name} repeats the key {key.value!r} at line {key.start_mark.line + 1} (first at "
-                        f"line {keys[key.value].start_mark.line + 1}); allowed: each key once in a mapping"
-                    )
-                keys[key.value] = key
-        elif isinstance(node, yaml.SequenceNode):
-            nodes += node.value
+            refuse_repeated_keys(name, node)
+        sizes[id(node)] = 1 + sum(expanded_size(child) for child in children)
+        return sizes[id(node)]
+
+    size = 0 if root is None else expanded_size(root)
+    if size > MAX_YAML_VALUES:
+        raise ConfigError(
+            f"--config {name} expands to {size} values through its YAML aliases (*name); allowed: at most "
+            f"{MAX_YAML_VALUES}"
+        )
+
+
+def refuse_repeated_keys(name: str, node: Any) -> None:
+    """Refuse a YAML mapping node of the file ``name`` that holds one key twice (``<<``, a merge, may repeat)."""
+    import yaml
+
+    keys: dict[str, Any] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.value == "<<":
+            continue
+        if key.value in keys:
+            raise ConfigError(
+                f"--config {name} repeats the key {key.value!r} at line {key.start_mark.line + 1} (first at line "
+                f"{keys[key.value].start_mark.line + 1}); allowed: each key once in a mapping"
+            )
+        keys[key.value] = key
 
 
 # ----------------------------------------------------------------------------- shared parsing
