@@ -12,6 +12,7 @@ exit status 2, before anything is written.
 from __future__ import annotations
 
 import difflib
+import errno
 import inspect
 import re
 import signal
@@ -118,9 +119,15 @@ def fail(error: BaseException) -> None:
     raise SystemExit(2 if isinstance(error, ConfigError) else getattr(error, "exit_status", 1))
 
 
+#: Operating-system errors about the disk or a folder (full, read-only, not ours, a name too long), not about the
+#: code: printed as one line, without a traceback.
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG})
+
+
 def clear_error(error: BaseException) -> BaseException | None:
-    """The error behind ``error`` that has a clear message for the user (a ConfigError, a RunFailure, or a
-    jsonargparse parse error reworded as a ConfigError); None for a bug, which keeps its traceback.
+    """The error behind ``error`` that has a clear message for the user (a ConfigError, a RunFailure, a disk or
+    folder error of :data:`DISK_ERRORS`, or a jsonargparse parse error reworded as a ConfigError); None for a bug,
+    which keeps its traceback.
 
     jsonargparse wraps errors raised in constructors, so the chain of causes is searched.
     """
@@ -128,6 +135,12 @@ def clear_error(error: BaseException) -> BaseException | None:
     while seen is not None:
         if isinstance(seen, (ConfigError, RunFailure)):
             return seen
+        if isinstance(seen, OSError) and seen.errno in DISK_ERRORS:
+            where = seen.filename if seen.filename is not None else "a file"
+            return RunFailure(
+                f"{where} cannot be written ({seen.strerror}): free space, make the folder writable or choose "
+                "another; a run resumes with --ckpt_path last"
+            )
         if type(seen).__name__ == "MisconfigurationException":
             # Lightning's word for a Trainer setting it cannot use (devices, strategy, precision, ...).
             return ConfigError(" ".join(str(seen).split()))

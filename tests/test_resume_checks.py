@@ -321,3 +321,11 @@ def test_a_report_never_follows_a_linked_report_folder_or_run_names_out_of_its_f
     code, _, err = clocks("report", str(sent))
     assert code == 2 and "is a link to" in error_lines(err)[0], err[-2000:]
     assert [path.name for path in outside.iterdir()] == ["keep.txt"] and not (sent / "report").exists()
+
+
+def test_a_report_folder_that_cannot_be_created_ends_in_one_line(run_at_20: Path, tmp_path: Path) -> None:
+    out = tmp_path / ("r" * 300)  # longer than a name may be: the OS refuses it, as it refuses a full disk
+    code, _, err = clocks("report", str(run_at_20), f"--out={out}")
+    assert code == 1, err[-2000:]
+    assert len(error_lines(err)) == 1 and "cannot be written (File name too long)" in error_lines(err)[0]
+    assert "Traceback" not in err
