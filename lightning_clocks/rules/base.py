@@ -112,4 +112,3 @@ class GroupedRule(Rule):
     @property
     def num_groups(self) -> int:
         return self.length // self.group_size
-
