@@ -27,10 +27,10 @@ CONFIG_KEY = "clocks_config"
 #: The checkpoint key that holds the settings changed at each resume: ``[{"step", "changes": {key: [old, new]}}]``.
 RESUMES_KEY = "clocks_resumes"
 
-#: The settings a resume may change (a key, or a prefix ending in ``.`` for a whole group), and why that leaves
+#: The settings a resume may change (a key, with every key under it), and why that leaves
 #: the experiment the same. Every other key of the config is part of the experiment: model, data, rule, N,
 #: seeds, optimizer and learning rate, precision, devices, the clocks' sampling (num_samples, sampling_seed,
-#: sample_batch_size, near_copy_distance) and thresholds, EMA, extra callbacks.
+#: sample_batch_size, near_copy_distance) and thresholds, EMA.
 RESUME_MAY_CHANGE: dict[str, str] = {
     "trainer.max_steps": "where training stops (upward only: never below the checkpoint's step)",
     "trainer.max_time": "where training stops",
@@ -40,8 +40,10 @@ RESUME_MAY_CHANGE: dict[str, str] = {
     "trainer.enable_progress_bar": "what the terminal shows",
     "trainer.enable_model_summary": "what the terminal shows",
     "trainer.profiler": "what is timed",
-    "wandb.": "W&B options (project, entity, tags, mode, group)",
-    "checkpoint.": "where and how often checkpoints are saved",
+    "trainer.callbacks": "extra observers (monitors, fault injection) that come and go between attempts; the "
+    "callbacks that shape the experiment (clocks, EMA, checkpointing) have their own keys, which are compared",
+    "wandb": "W&B options (project, entity, tags, mode, group)",
+    "checkpoint": "where and how often checkpoints are saved",
     "clocks.eval_steps": "the evaluations from now on (those already made stay in curves.csv)",
     "clocks.num_evaluations": "the evaluations from now on (those already made stay in curves.csv)",
     "clocks.first_step": "the evaluations from now on (those already made stay in curves.csv)",
@@ -56,7 +58,7 @@ INVOCATION_KEYS = frozenset({"ckpt_path", "weights_only", "config", "__path__"})
 
 def may_change(key: str) -> bool:
     """Whether a resume may change the dotted config key ``key`` (see :data:`RESUME_MAY_CHANGE`)."""
-    return any(key == name or (name.endswith(".") and key.startswith(name)) for name in RESUME_MAY_CHANGE)
+    return any(key == name or key.startswith(f"{name}.") for name in RESUME_MAY_CHANGE)
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
