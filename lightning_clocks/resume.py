@@ -27,6 +27,10 @@ CONFIG_KEY = "clocks_config"
 #: The checkpoint key that holds the settings changed at each resume: ``[{"step", "changes": {key: [old, new]}}]``.
 RESUMES_KEY = "clocks_resumes"
 
+#: The key under which a config's ``trainer.callbacks`` of this package (class paths ``lightning_clocks.*``,
+#: e.g. the BasinCallback) are compared: their settings shape what the run measures.
+OWN_CALLBACKS_KEY = "trainer.callbacks of lightning_clocks"
+
 #: The settings a resume may change (a key, with every key under it), and why that leaves
 #: the experiment the same. Every other key of the config is part of the experiment: model, data, rule, N,
 #: seeds, optimizer and learning rate, precision, devices, the clocks' sampling (num_samples, sampling_seed,
@@ -40,8 +44,8 @@ RESUME_MAY_CHANGE: dict[str, str] = {
     "trainer.enable_progress_bar": "what the terminal shows",
     "trainer.enable_model_summary": "what the terminal shows",
     "trainer.profiler": "what is timed",
-    "trainer.callbacks": "extra observers (monitors, fault injection) that come and go between attempts; the "
-    "callbacks that shape the experiment (clocks, EMA, checkpointing) have their own keys, which are compared",
+    "trainer.callbacks": "extra observers (monitors, fault injection) that come and go between attempts; this "
+    f"package's own callbacks (a BasinCallback's probes) are compared under {OWN_CALLBACKS_KEY!r}",
     "wandb": "W&B options (project, entity, tags, mode, group)",
     "checkpoint": "where and how often checkpoints are saved",
     "clocks.eval_steps": "the evaluations from now on (those already made stay in curves.csv)",
@@ -62,15 +66,29 @@ def may_change(key: str) -> bool:
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested config as dotted keys (``model.lr``; jsonargparse's ``init_args`` level left out of the names)."""
+    """A nested config as dotted keys (``model.lr``; jsonargparse's ``init_args`` level left out of the names), with
+    ``trainer.callbacks`` split into this package's callbacks (:data:`OWN_CALLBACKS_KEY`) and the others."""
     flat: dict[str, Any] = {}
     for key, value in config.items():
         name = prefix if key == "init_args" else f"{prefix}{key}."
-        if isinstance(value, Mapping) and value:
+        if name == "trainer.callbacks.":
+            flat.update(split_callbacks(value))
+        elif isinstance(value, Mapping) and value:
             flat.update(flatten(value, name))
         else:
             flat[name.rstrip(".")] = value
     return flat
+
+
+def split_callbacks(callbacks: Any) -> dict[str, list[Any]]:
+    """``trainer.callbacks`` (one or a list) as ``{"trainer.callbacks": others, OWN_CALLBACKS_KEY: ours}``."""
+    listed = [callbacks] if isinstance(callbacks, Mapping) else list(callbacks or [])
+    ours = [
+        item
+        for item in listed
+        if str(item.get("class_path", "") if isinstance(item, Mapping) else item).startswith("lightning_clocks.")
+    ]
+    return {"trainer.callbacks": [item for item in listed if item not in ours], OWN_CALLBACKS_KEY: ours}
 
 
 def run_folder_of(ckpt_path: Path) -> Path:

@@ -18,10 +18,10 @@ from test_safety import TINY, clocks, error_lines, tree_hashes
 from lightning_clocks.callbacks import ClockCallback
 from lightning_clocks.checkpoints import AtomicCheckpointIO
 from lightning_clocks.data import RuleDataModule
-from lightning_clocks.errors import RunFailure
+from lightning_clocks.errors import ConfigError, RunFailure
 from lightning_clocks.modules import AutoregressiveModule
 from lightning_clocks.results import read_curves, write_json
-from lightning_clocks.resume import CONFIG_KEY, RESUMES_KEY, flatten, may_change
+from lightning_clocks.resume import CONFIG_KEY, RESUMES_KEY, check_resume, flatten, may_change
 from lightning_clocks.rules import GroupParity
 from lightning_clocks.run_lock import LOCK_FILE, acquire, release
 
@@ -329,3 +329,14 @@ def test_a_report_folder_that_cannot_be_created_ends_in_one_line(run_at_20: Path
     assert code == 1, err[-2000:]
     assert len(error_lines(err)) == 1 and "cannot be written (File name too long)" in error_lines(err)[0]
     assert "Traceback" not in err
+
+
+def test_extra_callbacks_may_change_on_resume_but_this_packages_callbacks_are_compared(tmp_path: Path) -> None:
+    basins = {"class_path": "lightning_clocks.basins.BasinCallback", "init_args": {"sigmas": [0.5, 1.0]}}
+    killer = {"class_path": "killer.SigkillAtStep", "init_args": {"step": 55}}
+    checkpoint = {"global_step": 5, CONFIG_KEY: {"trainer": {"callbacks": [basins, killer], "max_steps": 10}}}
+    changes = check_resume(tmp_path / "last.ckpt", checkpoint, {"trainer": {"callbacks": [basins], "max_steps": 10}})
+    assert changes == {"trainer.callbacks": ([killer], [])}
+    other = {**basins, "init_args": {"sigmas": [2.0]}}
+    with pytest.raises(ConfigError, match=r"trainer.callbacks of lightning_clocks: \[\{'class_path'"):
+        check_resume(tmp_path / "last.ckpt", checkpoint, {"trainer": {"callbacks": other, "max_steps": 10}})
