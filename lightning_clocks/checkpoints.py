@@ -120,8 +120,76 @@ def resume_hint(path: Path) -> str:
     return f"; the newest intact checkpoint is {intact}: resume with --ckpt_path={intact}"
 
 
+#: The fields of a ``ModelCheckpoint`` callback state that hold paths Lightning may later delete (recursively).
+CALLBACK_PATH_FIELDS = ("best_model_path", "last_model_path", "kth_best_model_path")
+
+
+def callback_paths(checkpoint: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every path in the checkpoint's ``ModelCheckpoint`` states, as ``(state key and field, path)``."""
+    found = []
+    for key, state in (checkpoint.get("callbacks") or {}).items():
+        if not (isinstance(key, str) and key.startswith("ModelCheckpoint") and isinstance(state, dict)):
+            continue
+        name = key.split("{")[0]  # Lightning's state key is the class name and its settings
+        found += [(f"{name}.{field}", state[field]) for field in CALLBACK_PATH_FIELDS if state.get(field)]
+        top_k = state.get("best_k_models")
+        found += [(f"{name}.best_k_models", path) for path in top_k] if isinstance(top_k, dict) else []
+    return [(where, str(path)) for where, path in found]
+
+
+def inside(path: str, folder: Path) -> bool:
+    """Whether ``path`` is a local file really inside ``folder``: no URL, no ``..``, not a link, and inside once
+    every link on the way is followed."""
+    candidate = Path(path)
+    if "://" in path or ".." in candidate.parts or candidate.is_symlink():
+        return False
+    return Path(os.path.realpath(folder)) in Path(os.path.realpath(candidate)).parents
+
+
+def refuse_crafted_paths(ckpt_path: str, checkpoint: dict[str, Any], folder: Path) -> None:
+    """Raise a CheckpointError for a path in the checkpoint's callback state that is written as if inside the
+    run's checkpoint ``folder`` (or with ``..``, or as a URL) but leads out of it: Lightning would later delete
+    it. Paths plainly elsewhere (a run folder that was moved) are only dropped when loaded (:func:`keep_inside`)."""
+    for where, path in callback_paths(checkpoint):
+        written_inside = Path(os.path.realpath(folder)) in Path(path).absolute().parents or (
+            Path(folder).absolute() in Path(path).absolute().parents
+        )
+        if ("://" in path or ".." in Path(path).parts or written_inside) and not inside(path, folder):
+            raise CheckpointError(
+                f"it holds {where}={path}, which leads out of the run's checkpoint folder {folder} "
+                "(a '..', a link or a URL); Lightning would delete it: use a checkpoint written by clocks fit"
+            )
+
+
+def keep_inside(checkpoint: dict[str, Any], folders: list[Path]) -> dict[str, Any]:
+    """``checkpoint`` with every callback-state path that is not inside one of ``folders`` dropped, so that
+    Lightning never removes or reads a file outside the run."""
+    for key, state in (checkpoint.get("callbacks") or {}).items():
+        if not (isinstance(key, str) and key.startswith("ModelCheckpoint") and isinstance(state, dict)):
+            continue
+        for field in CALLBACK_PATH_FIELDS:
+            if state.get(field) and not any(inside(str(state[field]), folder) for folder in folders):
+                state[field] = ""
+        if isinstance(state.get("best_k_models"), dict):
+            state["best_k_models"] = {
+                path: score
+                for path, score in state["best_k_models"].items()
+                if any(inside(str(path), folder) for folder in folders)
+            }
+    return checkpoint
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint saving and loading, with atomic saves in the target's folder and weights-only loads."""
+    """Lightning's checkpoint saving and loading, with atomic saves in the target's folder and weights-only loads.
+
+    Given the run's checkpoint ``folders``, a loaded checkpoint's callback-state paths outside them are dropped
+    (:func:`keep_inside`), and Lightning's pruning removes only plain files inside them, never a folder.
+    """
+
+    def __init__(self, folders: list[Path] | None = None) -> None:
+        super().__init__()
+        #: The run's checkpoint folders: the only places Lightning may remove files from.
+        self.folders = [Path(folder) for folder in folders or []]
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         target = Path(path)
@@ -139,4 +207,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             ) from None
 
     def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> Any:
-        return load_checkpoint(path, map_location if map_location is not None else "cpu")
+        checkpoint = load_checkpoint(path, map_location if map_location is not None else "cpu")
+        return keep_inside(checkpoint, self.folders) if self.folders else checkpoint
+
+    def remove_checkpoint(self, path: Any) -> None:
+        """Remove one checkpoint file that Lightning prunes: a plain file inside the run's checkpoint folders only
+        (Lightning's own removal is recursive and follows whatever path a callback state held)."""
+        target = Path(path)
+        if not target.is_file() or (self.folders and not any(inside(str(path), f) for f in self.folders)):
+            print(f"clocks: warning: not removing {path}: not a checkpoint file of this run", file=sys.stderr)
+            return
+        target.unlink()

@@ -12,6 +12,7 @@ exit status 2, before anything is written.
 from __future__ import annotations
 
 import difflib
+import errno
 import inspect
 import re
 import signal
@@ -118,9 +119,15 @@ def fail(error: BaseException) -> None:
     raise SystemExit(2 if isinstance(error, ConfigError) else getattr(error, "exit_status", 1))
 
 
+#: Operating-system errors about the disk or a folder (full, read-only, not ours, a name too long), not about the
+#: code: printed as one line, without a traceback.
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG})
+
+
 def clear_error(error: BaseException) -> BaseException | None:
-    """The error behind ``error`` that has a clear message for the user (a ConfigError, a RunFailure, or a
-    jsonargparse parse error reworded as a ConfigError); None for a bug, which keeps its traceback.
+    """The error behind ``error`` that has a clear message for the user (a ConfigError, a RunFailure, a disk or
+    folder error of :data:`DISK_ERRORS`, or a jsonargparse parse error reworded as a ConfigError); None for a bug,
+    which keeps its traceback.
 
     jsonargparse wraps errors raised in constructors, so the chain of causes is searched.
     """
@@ -128,6 +135,12 @@ def clear_error(error: BaseException) -> BaseException | None:
     while seen is not None:
         if isinstance(seen, (ConfigError, RunFailure)):
             return seen
+        if isinstance(seen, OSError) and seen.errno in DISK_ERRORS:
+            where = seen.filename if seen.filename is not None else "a file"
+            return RunFailure(
+                f"{where} cannot be written ({seen.strerror}): free space, make the folder writable or choose "
+                "another; a run resumes with --ckpt_path last"
+            )
         if type(seen).__name__ == "MisconfigurationException":
             # Lightning's word for a Trainer setting it cannot use (devices, strategy, precision, ...).
             return ConfigError(" ".join(str(seen).split()))
@@ -201,7 +214,8 @@ def init_options(class_path: str) -> list[str]:
 
 
 def check_config_files(argv: Sequence[str]) -> None:
-    """Refuse, naming the file, a ``--config`` file that is missing, not YAML, empty or not a mapping of options."""
+    """Refuse, naming the file, a ``--config`` file that is missing, not YAML, empty, not a mapping of options,
+    repeats a key or expands through its aliases beyond reason (:func:`check_yaml_structure`)."""
     import yaml
 
     for index, arg in enumerate(argv):
@@ -215,7 +229,9 @@ def check_config_files(argv: Sequence[str]) -> None:
         if not path.is_file():
             raise ConfigError(f"--config {name} does not exist or is not a file")
         try:
-            content = yaml.safe_load(path.read_text())
+            text = path.read_text()
+            check_yaml_structure(name, text)
+            content = yaml.safe_load(text)
         except (yaml.YAMLError, UnicodeDecodeError) as error:
             place = getattr(error, "problem_mark", None)
             where = f" at line {place.line + 1}" if place is not None else ""
@@ -226,6 +242,57 @@ def check_config_files(argv: Sequence[str]) -> None:
             raise ConfigError(
                 f"--config {name} holds a {type(content).__name__}; allowed: a YAML mapping of options (key: value)"
             )
+
+
+#: The most values a config file may hold once its aliases (``*name``) are expanded: a config has hundreds,
+#: nested aliases can make billions ("anchor bomb").
+MAX_YAML_VALUES = 100_000
+
+
+def check_yaml_structure(name: str, text: str) -> None:
+    """Refuse YAML ``text`` (the file ``name``) that expands to more than :data:`MAX_YAML_VALUES` values, or a
+    mapping that repeats a key (YAML loaders silently keep the last one, dropping a whole block).
+
+    Works on the node graph, where an alias is one shared node, so nothing is expanded."""
+    import yaml
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    sizes: dict[int, int] = {}
+
+    def expanded_size(node: yaml.Node) -> int:
+        """How many values ``node`` stands for once every alias in it is expanded (each node counted once)."""
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a node that holds itself (a recursive alias) counts once
+        children = [item for pair in node.value for item in pair] if isinstance(node, yaml.MappingNode) else []
+        children = node.value if isinstance(node, yaml.SequenceNode) else children
+        if isinstance(node, yaml.MappingNode):
+            refuse_repeated_keys(name, node)
+        sizes[id(node)] = 1 + sum(expanded_size(child) for child in children)
+        return sizes[id(node)]
+
+    size = 0 if root is None else expanded_size(root)
+    if size > MAX_YAML_VALUES:
+        raise ConfigError(
+            f"--config {name} expands to {size} values through its YAML aliases (*name); allowed: at most "
+            f"{MAX_YAML_VALUES}"
+        )
+
+
+def refuse_repeated_keys(name: str, node: Any) -> None:
+    """Refuse a YAML mapping node of the file ``name`` that holds one key twice (``<<``, a merge, may repeat)."""
+    import yaml
+
+    keys: dict[str, Any] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.value == "<<":
+            continue
+        if key.value in keys:
+            raise ConfigError(
+                f"--config {name} repeats the key {key.value!r} at line {key.start_mark.line + 1} (first at line "
+                f"{keys[key.value].start_mark.line + 1}); allowed: each key once in a mapping"
+            )
+        keys[key.value] = key
 
 
 # ----------------------------------------------------------------------------- shared parsing

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
+
+#: The longest file or folder name, in bytes, that common filesystems accept.
+MAX_NAME_BYTES = 255
 
 
 class ConfigError(ValueError):
@@ -52,6 +57,13 @@ def require_positive(option: str, value: int) -> None:
         raise ConfigError(f"{option}={value!r} is invalid: it must be a positive integer")
 
 
+def require_at_most(option: str, value: int, limit: int, why: str) -> None:
+    """Raise a ConfigError naming ``option`` when ``value`` exceeds ``limit`` (a size that would exhaust memory
+    or time before anything useful happened; ``why`` says so)."""
+    if value > limit:
+        raise ConfigError(f"{option}={value} is too large: allowed at most {limit} ({why})")
+
+
 def require_non_negative(option: str, value: float) -> None:
     """Raise a ConfigError naming ``option`` unless ``value`` is a finite number >= 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -76,3 +88,20 @@ def check_choice(option: str, value: object, allowed: Sequence[object]) -> None:
     """Raise a ConfigError naming ``option`` unless ``value`` is one of ``allowed``."""
     if value not in allowed:
         raise ConfigError(f"{option}={value!r} is unknown; allowed: {list(allowed)}")
+
+
+def check_folder_name(option: str, path: str | os.PathLike[str]) -> None:
+    """Raise a ConfigError naming ``option`` unless every name in ``path`` is UTF-8 text (what a saved
+    ``config.yaml`` can hold and read back) of at most :data:`MAX_NAME_BYTES` bytes, without control characters
+    (a newline would break the lines of a Slurm script)."""
+    for name in Path(path).parts:
+        try:
+            size = len(name.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise ConfigError(f"{option}={os.fsencode(path)!r} is not UTF-8 text; allowed: UTF-8 names") from None
+        if size > MAX_NAME_BYTES:
+            raise ConfigError(
+                f"{option}={name[:40]}... has a folder name of {size} bytes; allowed: at most {MAX_NAME_BYTES} bytes"
+            )
+        if any(ord(character) < 32 or ord(character) == 127 for character in name):
+            raise ConfigError(f"{option}={str(path)!r} holds a control character (a newline?); allowed: printable")

@@ -25,6 +25,7 @@ import yaml
 from jsonargparse import ArgumentError, Namespace
 from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.fabric.plugins import CheckpointIO
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
@@ -37,14 +38,21 @@ from lightning_clocks.callbacks import ClockCallback
 from lightning_clocks.callbacks.ema import EMAOptions, checkpoint_ema_decay
 from lightning_clocks.callbacks.interrupt import InterruptCheckpoint
 from lightning_clocks.callbacks.progress import StepProgressBar
-from lightning_clocks.checkpoints import AtomicCheckpointIO, CheckpointError, load_checkpoint, resolve_last
+from lightning_clocks.checkpoints import (
+    AtomicCheckpointIO,
+    CheckpointError,
+    load_checkpoint,
+    refuse_crafted_paths,
+    resolve_last,
+)
 from lightning_clocks.cli import reword_parse_error
 from lightning_clocks.data import RuleDataModule
-from lightning_clocks.errors import ConfigError
+from lightning_clocks.errors import ConfigError, check_folder_name
 from lightning_clocks.feedback import closing_line, quiet_screen
 from lightning_clocks.loggers import WandbOptions, default_loggers, run_tags, wandb_note
 from lightning_clocks.modules import AutoregressiveModule, DiffusionModule, GenerativeModule
 from lightning_clocks.results import CHECKPOINTS_FOLDER, CONFIG_FILE, CURVES_FILE, atomic_write_text, is_run_folder
+from lightning_clocks.resume import CONFIG_KEY, RESUMES_KEY, check_resume, resume_history
 from lightning_clocks.rules import RULES
 from lightning_clocks.run_lock import run_lock
 
@@ -80,15 +88,29 @@ def set_threads(threads: int | None) -> None:
 
 
 class RunConfigCallback(SaveConfigCallback):
-    """Saves the resolved ``config.yaml`` in the run folder (rank 0) and puts the full config in W&B."""
+    """Saves the resolved ``config.yaml`` in the run folder (rank 0, ``fit`` only: ``validate`` reads a run and
+    never writes its config), puts the full config in W&B, and stores the config and the settings changed at
+    resumes in every checkpoint (:mod:`lightning_clocks.resume`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The settings changed at this and earlier resumes (:func:`~lightning_clocks.resume.resume_history`).
+        self.resumes: list[dict[str, Any]] = []
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
         run_dir = Path(trainer.default_root_dir)
         atomic_write_text(run_dir / self.config_filename, self.parser.dump(self.config, skip_none=False))
         full_config = json.loads(self.parser.dump(self.config, skip_none=False, format="json"))
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.experiment.config.update(full_config, allow_val_change=True)
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        """Store the run's resolved config and its resume record, which the next resume compares with its own."""
+        checkpoint[CONFIG_KEY] = json.loads(self.parser.dump(self.config, skip_none=False, format="json"))
+        checkpoint[RESUMES_KEY] = self.resumes
 
 
 class ClocksCLI(LightningCLI):
@@ -176,6 +198,7 @@ class ClocksCLI(LightningCLI):
         saved ``config.yaml`` rerun with another ``--trainer.default_root_dir`` writes nothing into this run."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         config.trainer.default_root_dir = config.trainer.default_root_dir or "runs/default"
+        check_folder_name("trainer.default_root_dir", config.trainer.default_root_dir)
         max_steps = config.trainer.max_steps
         if max_steps is not None and max_steps != -1 and max_steps < 1:
             raise ConfigError(f"trainer.max_steps={max_steps} is invalid; allowed: -1 (no limit) or an integer >= 1")
@@ -186,16 +209,19 @@ class ClocksCLI(LightningCLI):
             raise ConfigError(f"trainer.strategy={strategy!r} is unknown; allowed: {strategies}")
         run_dir = Path(config.trainer.default_root_dir)
         refuse_foreign_path("checkpoint.dirpath", config.checkpoint.dirpath, run_dir)
+        refuse_linked_checkpoints(Path(config.checkpoint.dirpath or run_dir / CHECKPOINTS_FOLDER))
         for logger in config.trainer.logger if isinstance(config.trainer.logger, list) else [config.trainer.logger]:
             save_dir = getattr(getattr(logger, "init_args", None), "save_dir", None)
             refuse_foreign_path("trainer.logger save_dir", save_dir, run_dir)
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         """The Trainer with the run folder's defaults: checkpoints in ``<run>/checkpoints``, the default loggers
-        (:mod:`lightning_clocks.loggers`), a progress bar over steps, atomic weights-only checkpoint input/output,
-        and a clean stop on Ctrl+C or SIGTERM."""
+        (:mod:`lightning_clocks.loggers`; none for ``validate``), a progress bar over steps, atomic weights-only
+        checkpoint input/output, and a clean stop on Ctrl+C or SIGTERM."""
         run_dir = config["default_root_dir"]
-        if config.get("logger") in (None, True):
+        if self.subcommand == "validate":
+            config["logger"] = False  # validate reads a run: it writes validate.json and nothing else there
+        elif config.get("logger") in (None, True):
             wandb_options = self._get(self.config_init, "wandb")
             tags = run_tags(self.model, self.datamodule)
             config["logger"], logger_callbacks = default_loggers(run_dir, self.subcommand, wandb_options, tags)
@@ -204,13 +230,15 @@ class ClocksCLI(LightningCLI):
             isinstance(callback, ProgressBar) for callback in [*callbacks, *(config.get("callbacks") or [])]
         ):
             callbacks = [*callbacks, StepProgressBar()]
-        plugins = config.get("plugins") or []
-        plugins = list(plugins) if isinstance(plugins, list) else [plugins]
-        if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
-            config["plugins"] = [*plugins, AtomicCheckpointIO()]
         for callback in callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
                 callback.dirpath = str(Path(run_dir, CHECKPOINTS_FOLDER).resolve())
+        plugins = config.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
+            checkpointing = [*callbacks, *(config.get("callbacks") or [])]
+            folders = [Path(cb.dirpath) for cb in checkpointing if isinstance(cb, ModelCheckpoint) and cb.dirpath]
+            config["plugins"] = [*plugins, AtomicCheckpointIO(folders or [Path(run_dir, CHECKPOINTS_FOLDER)])]
         ema = self._get(self.config_init, "ema").callback() if self.subcommand == "fit" else None
         if ema is not None:
             callbacks = [ema, *callbacks]  # first, so that a step's measurements see that step's average
@@ -238,7 +266,7 @@ class ClocksCLI(LightningCLI):
     def before_fit(self) -> None:
         """Refuse overwriting a finished or started run (checked under the run's lock)."""
         curves = Path(self.trainer.default_root_dir) / CURVES_FILE
-        if curves.exists() and self.config[self.subcommand].ckpt_path is None:
+        if curves.exists() and self.config_init[self.subcommand].ckpt_path is None:
             raise ConfigError(
                 f"trainer.default_root_dir={self.trainer.default_root_dir} already holds a run ({curves}); "
                 "choose another --trainer.default_root_dir, or resume it with --ckpt_path last"
@@ -255,7 +283,11 @@ class ClocksCLI(LightningCLI):
 
     def _check_checkpoint(self, ckpt_path: str | None) -> None:
         """Resolve ``last`` to the newest intact checkpoint of the run (Lightning's pre-emption ``hpc_ckpt_*``
-        included) and refuse a checkpoint that is unreadable, runs code, or belongs to another model or rule."""
+        included), make explicit the ``hpc_ckpt_*`` that Lightning would resume by itself under Slurm, and refuse
+        a checkpoint that is unreadable, runs code, belongs to another model or rule, points Lightning at files
+        outside the run, or (``fit``) was trained under other experiment settings."""
+        if ckpt_path is None and self.subcommand == "fit":
+            ckpt_path = self._slurm_resume_path()
         if ckpt_path is None:
             return
         if ckpt_path == "last":
@@ -264,14 +296,35 @@ class ClocksCLI(LightningCLI):
             if newest is None:
                 return  # no checkpoint yet: Lightning starts from scratch, as a pre-empted job's first start needs
             ckpt_path = str(newest)
-            self.config_init[self.subcommand].ckpt_path = ckpt_path
         elif not Path(ckpt_path).is_file():
             raise ConfigError(f"ckpt_path={ckpt_path} does not exist; give a checkpoint file, or 'last'")
+        self.config_init[self.subcommand].ckpt_path = ckpt_path
         try:
             ema = self._get(self.config_init, "ema") if self.subcommand == "fit" else None
             check_checkpoint_matches(ckpt_path, self.model, self.datamodule, ema)
+            checkpoint = load_checkpoint(ckpt_path)
+            for callback in self.trainer.callbacks:
+                if isinstance(callback, ModelCheckpoint) and callback.dirpath:
+                    refuse_crafted_paths(ckpt_path, checkpoint, Path(callback.dirpath))
         except CheckpointError as error:
             raise ConfigError(f"ckpt_path={ckpt_path}: {error}") from None
+        if self.subcommand == "fit":
+            self._check_same_experiment(ckpt_path, checkpoint)
+
+    def _slurm_resume_path(self) -> str | None:
+        """The ``hpc_ckpt_*.ckpt`` that Lightning resumes by itself under Slurm when ``ckpt_path`` is None, or None."""
+        if not SLURMEnvironment.detect():
+            return None
+        return self.trainer._checkpoint_connector._hpc_resume_path  # Lightning's own choice, so ours cannot differ
+
+    def _check_same_experiment(self, ckpt_path: str, checkpoint: dict[str, Any]) -> None:
+        """Refuse a resume that changes the experiment (:mod:`lightning_clocks.resume`); record allowed changes."""
+        parser = self._parser(self.subcommand)
+        current = json.loads(parser.dump(self.config[self.subcommand], skip_none=False, format="json"))
+        changes = check_resume(ckpt_path, checkpoint, current)
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, RunConfigCallback):
+                callback.resumes = resume_history(checkpoint, changes)
 
 
 def check_accelerator(accelerator: Any) -> None:
@@ -311,6 +364,16 @@ def refuse_foreign_path(option: str, path: str | None, run_dir: Path) -> None:
                 f"{option}={path} lies in the run folder {folder}, not in trainer.default_root_dir={run_dir}; "
                 f"drop {option} from the config (it defaults to a folder of the run)"
             )
+
+
+def refuse_linked_checkpoints(folder: Path) -> None:
+    """Raise a ConfigError when the run's checkpoint folder is a link: two run folders linking one folder would
+    overwrite each other's ``last.ckpt`` and resume each other's weights."""
+    if folder.is_symlink():
+        raise ConfigError(
+            f"checkpoint.dirpath={folder} is a link to {folder.resolve()}; allowed: a real folder of this run (a "
+            "shared one would mix runs): replace the link by a folder, or move the whole run folder instead"
+        )
 
 
 #: Short names accepted on the command line, per option, and the classes they stand for.

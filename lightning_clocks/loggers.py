@@ -4,11 +4,11 @@ The W&B run's id is stored in ``<run folder>/wandb_id``, written once (atomicall
 starts; every later start of the same folder (``--ckpt_path last``, a requeued Slurm task) reads it and
 continues that W&B run (``resume="allow"``) instead of opening a new one (offline, each start writes its own
 ``offline-run-*-<id>`` folder with that id). Runs are tagged with the rule, its
-complexity, the model family and N, and have ``job_type="fit"``. ``clocks validate`` logs to CSV only: it
-measures a checkpoint once, prints the metrics and writes ``validate.json``, and a W&B run of its own would
-appear beside the training runs under the same name. The ``wandb`` option group (``--wandb.project``,
-``--wandb.entity``, ``--wandb.tags``, ``--wandb.mode``, ``--wandb.group``) sets the W&B run from the command
-line or a config file.
+complexity, the model family and N, and have ``job_type="fit"``. ``clocks validate`` runs without loggers
+(:mod:`lightning_clocks.fit`): it measures a checkpoint once, prints the metrics and writes ``validate.json`` and
+nothing else into the run (a W&B run of its own would appear beside the training runs under the same name).
+The ``wandb`` option group (``--wandb.project``, ``--wandb.entity``, ``--wandb.tags``, ``--wandb.mode``,
+``--wandb.group``) sets the W&B run from the command line or a config file.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """One process per run folder: a lock file that two fits, or two sweeps, cannot both hold.
 
 ``clocks fit`` creates ``<run folder>/.lock`` with ``O_EXCL`` before it writes anything and removes it
-when it ends, however it ends. The file says who holds the run (host, process id, Slurm job id, start
+when it ends, however it ends; a folder that cannot be created or locked (full disk, read-only) ends in one
+line, with no lock left behind. The file says who holds the run (host, process id, Slurm job id, start
 time). A lock left by a process that no longer runs (on this host), or by an earlier attempt of the same
 Slurm job (a requeued job), is stale and is taken over; any other lock refuses the run with
 :class:`~lightning_clocks.errors.RunInUse` (exit status 75), which a sweep reads as "running elsewhere".
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lightning_clocks.errors import RunInUse
+from lightning_clocks.errors import RunFailure, RunInUse
 
 #: The lock file of a run folder.
 LOCK_FILE = ".lock"
@@ -77,18 +78,20 @@ def lock_held(run_dir: Path) -> bool:
 
 def acquire(run_dir: Path) -> Path:
     """Create ``run_dir/.lock`` for this process (taking over a stale one) and return its path, or raise RunInUse."""
-    run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_FILE
     for _ in range(3):
         try:
+            run_dir.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             lock = read_lock(path)
             if lock is None:
                 continue  # released meanwhile: try again
             if not lock or not is_stale(lock):
-                raise RunInUse(f"trainer.default_root_dir={run_dir} is in use: {describe(lock)} holds {path}; wait "
-                               "for it, or remove the file if that process is surely gone") from None
+                raise RunInUse(
+                    f"trainer.default_root_dir={run_dir} is in use: {describe(lock)} holds {path}; wait "
+                    "for it, or remove the file if that process is surely gone"
+                ) from None
             print(f"clocks: warning: taking over the stale lock {path} of {describe(lock)}", file=sys.stderr)
             # Rename the stale lock away: of several processes taking it over, exactly one rename succeeds.
             moved = path.with_name(f"{LOCK_FILE}.stale.{os.getpid()}")
@@ -100,10 +103,24 @@ def acquire(run_dir: Path) -> Path:
                         os.link(moved, path)
                 moved.unlink()
             continue
-        with os.fdopen(descriptor, "w") as file:
-            json.dump(holder(), file)
+        except OSError as error:
+            raise unwritable(run_dir, error) from None
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                json.dump(holder(), file)
+        except OSError as error:
+            path.unlink(missing_ok=True)  # an empty lock would refuse the folder until removed by hand
+            raise unwritable(run_dir, error) from None
         return path
     raise RunInUse(f"trainer.default_root_dir={run_dir}: {path} keeps changing; another process is starting it")
+
+
+def unwritable(run_dir: Path, error: OSError) -> RunFailure:
+    """The one-line failure of a run folder that cannot be created or locked (full disk, read-only, bad name)."""
+    return RunFailure(
+        f"run folder {run_dir} cannot be written ({error.strerror or error}); nothing was started: free space, "
+        "make it writable, or choose another folder"
+    )
 
 
 def describe(lock: dict[str, Any]) -> str:

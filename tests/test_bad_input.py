@@ -20,6 +20,10 @@ FIT = ["fit", "--config", QUICKSTART, "--trainer.max_steps=20", "--trainer.logge
 TI_FIT = ["ti-fit", "--config", str(REPO / "configs" / "ti_mlp.yaml"), "--trainer.logger=false"]
 SWEEP = ["sweep", f"--base_config={QUICKSTART}"]
 
+#: A YAML "billion laughs": 9 levels of 9 aliases each, 9**9 items once expanded.
+ANCHOR_BOMB = "".join(f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 9)}]\n" for level in range(1, 10))
+ANCHOR_BOMB = "l0: &l0 [lol]\n" + ANCHOR_BOMB
+
 #: (arguments, what the one line must say). ``OUT`` stands for a fresh folder that must stay unwritten.
 BAD_INPUT: list[tuple[list[str], str]] = [
     # fit: the trainer
@@ -87,12 +91,20 @@ BAD_INPUT: list[tuple[list[str], str]] = [
     ([*FIT, "--clocks.eval_steps=[20,10]"], "strictly increasing"),
     ([*FIT, "--clocks.near_copy_distance=-1"], "clocks.near_copy_distance=-1 is invalid; allowed: an integer from 0"),
     ([*FIT, "--clocks.near_copy_distance=100"], "clocks.near_copy_distance=100 is invalid"),
+    # fit: sizes that would exhaust memory or time
+    ([*FIT, "--clocks.num_evaluations=1000000000"], "clocks.num_evaluations=1000000000 is too large: allowed at"),
+    ([*FIT, "--data.rule.length=1000000000000"], "data.rule.length=1000000000000 is too large: allowed at most"),
     # config files
     (["fit", "--config", "CONFIG:"], "is empty; allowed: a YAML mapping of options"),
     (["fit", "--config", "CONFIG:- a\n- b\n"], "holds a list; allowed: a YAML mapping of options"),
     (["fit", "--config", "CONFIG:trainer: [\n"], "is not valid YAML at line 2"),
     (["fit", "--config", "CONFIG:model:\n  init_args:\n    sequence_length: 10\n", "--config", QUICKSTART], "linked"),
     (["fit", "--config", "/nonexistent.yaml"], "--config /nonexistent.yaml does not exist"),
+    (
+        ["fit", "--config", "CONFIG:trainer:\n  max_steps: 5\ntrainer:\n  logger: false\n"],
+        "repeats the key 'trainer' at",
+    ),
+    (["fit", "--config", "CONFIG:" + ANCHOR_BOMB], "expands to 926177116 values through its YAML aliases (*name)"),
     # validate
     (["validate", "--config", QUICKSTART], "ckpt_path is required by validate"),
     (["validate", "--config", QUICKSTART, "--ckpt_path=/nonexistent.ckpt"], "ckpt_path=/nonexistent.ckpt does not"),
@@ -104,6 +116,7 @@ BAD_INPUT: list[tuple[list[str], str]] = [
     # ti
     (["ti", "--num_items=1"], "num_items=1 is too small"),
     (["ti", "--num_items=abc"], "num_items='abc' is invalid; allowed: int"),
+    (["ti", "--num_items=1000000"], "num_items=1000000 is too large: allowed at most"),
     (["ti", "--alpha=-1"], "alpha=-1.0 is out of range"),
     (["ti", "--variant=nope"], "variant='nope' is unknown"),
     (["ti", "--output=xml"], "output='xml' is invalid; allowed: one of ['table', 'json']"),
@@ -119,6 +132,16 @@ BAD_INPUT: list[tuple[list[str], str]] = [
     ([*SWEEP, "--out=OUT", "--jobs=0"], "jobs=0 is invalid"),
     ([*SWEEP, "--out=OUT", '--grid={"data.nope": [1, 2]}'], "the sweep was not started, a run's config is bad: run"),
     ([*SWEEP, "--out=OUT", '--grid={"data.rule.group_size": [3, 5]}'], "data.rule.group_size=5 does not divide"),
+    (
+        [
+            *SWEEP,
+            "--out=OUT",
+            f"--grid={{data.n_train: {list(range(1, 101))}, data.batch_size: {list(range(1, 101))}}}",
+        ],
+        "grid gives 10000 runs (100 x 100 values x 1 seeds); allowed: at most max_runs=1000",
+    ),
+    ([*SWEEP, "--out=OUT\nsrun evil", "--slurm=true"], "holds a control character (a newline?)"),
+    ([*SWEEP, "--out=OUT", "--max_runs=0"], "max_runs=0 is invalid"),
     # ensemble
     (["ensemble", "--base_config=/nonexistent", "--seeds=[0,1]", "--out=OUT"], "base_config=/nonexistent is not a"),
     (["ensemble", f"--base_config={QUICKSTART}", "--seeds=[]", "--out=OUT"], "seeds=[] is invalid"),

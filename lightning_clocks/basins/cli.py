@@ -7,11 +7,13 @@ its weights (loaded weights-only) and its step, and one
 settings are the ``--basins.*`` options, which mirror the
 :class:`~lightning_clocks.basins.callback.BasinCallback` arguments; those not given come from the run's
 own BasinCallback when it had one. The rows go to ``<run>/basins.csv`` unless ``--output`` says
-otherwise; an existing file is replaced only with ``--overwrite``.
+otherwise; an existing file is replaced only with ``--overwrite``, atomically. Writing into the run, the command
+holds the run's lock (:mod:`lightning_clocks.run_lock`), so it never runs beside a fit of that run.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import yaml
 from lightning_clocks.cli import command_parser, parse_arguments
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.results import BASINS_FILE, CHECKPOINTS_FOLDER, CONFIG_FILE, LAST_CHECKPOINT
+from lightning_clocks.run_lock import run_lock
 
 #: BasinCallback arguments that set its schedule during training; measuring saved checkpoints has no schedule.
 SCHEDULE_ARGUMENTS = ("eval_steps", "num_evaluations", "first_step")
@@ -86,21 +89,26 @@ def main(argv: Sequence[str]) -> int:
     from lightning_clocks.fit import build_run, load_weights
 
     callback = BasinCallback(**arguments.basins.as_dict())
-    parts = build_run(run_dir / CONFIG_FILE, prog="clocks basins")
-    module = parts.model.to(arguments.device)
-    rows: list[dict[str, object]] = []
-    measured_steps: set[int] = set()
-    for path in paths:
-        step = load_weights(module, path)
-        if step in measured_steps:
-            continue
-        measured_steps.add(step)
-        step_rows = callback.measure(module, parts.data, step)
-        rows += step_rows
-        radii = {str(row["target_class"]): row["basin_radius"] for row in step_rows}
-        print(f"step {step}: basin radius " + ", ".join(f"{name} {_format(radius)}" for name, radius in radii.items()))
-    rows.sort(key=lambda row: int(row["step"]))
-    write_basins(output, rows)
+    # Writing into the run: hold its lock, so that no fit (whose basin callback writes the same file) runs meanwhile.
+    writes_into_run = run_dir.resolve() in output.resolve().parents
+    with run_lock(run_dir) if writes_into_run else contextlib.nullcontext():
+        parts = build_run(run_dir / CONFIG_FILE, prog="clocks basins")
+        module = parts.model.to(arguments.device)
+        rows: list[dict[str, object]] = []
+        measured_steps: set[int] = set()
+        for path in paths:
+            step = load_weights(module, path)
+            if step in measured_steps:
+                continue
+            measured_steps.add(step)
+            step_rows = callback.measure(module, parts.data, step)
+            rows += step_rows
+            radii = {str(row["target_class"]): row["basin_radius"] for row in step_rows}
+            print(
+                f"step {step}: basin radius " + ", ".join(f"{name} {_format(radius)}" for name, radius in radii.items())
+            )
+        rows.sort(key=lambda row: int(row["step"]))
+        write_basins(output, rows)
     print(f"wrote {len(rows)} rows for {len(measured_steps)} checkpoints to {output}")
     return 0
 

@@ -18,7 +18,10 @@ import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 
 from lightning_clocks.clocks import log_spaced_steps
-from lightning_clocks.errors import ConfigError, check_steps, require_positive
+from lightning_clocks.errors import ConfigError, check_steps, require_at_most, require_positive
+
+#: The most evaluations a schedule may have: each one samples the model, so more would never finish.
+MAX_EVALUATIONS = 10_000
 
 
 class ScheduledCallback(L.Callback):
@@ -31,6 +34,9 @@ class ScheduledCallback(L.Callback):
     def __init__(self, eval_steps: list[int] | None, num_evaluations: int, first_step: int) -> None:
         super().__init__()
         require_positive(f"{self.prefix}.num_evaluations", num_evaluations)
+        require_at_most(
+            f"{self.prefix}.num_evaluations", num_evaluations, MAX_EVALUATIONS, "each one samples the model"
+        )
         require_positive(f"{self.prefix}.first_step", first_step)
         check_steps(f"{self.prefix}.eval_steps", eval_steps)
         self.eval_steps = eval_steps

@@ -10,11 +10,13 @@ config's ``trainer.default_root_dir``), and ``clocks report <out>`` reads them a
 loss goes to ``<out>/csv``. Arguments after ``--`` go to every member unchanged (``fit_args`` in a config
 file). The DiT and the GPT can be ensembled, on one device, without extra trainer callbacks or gradient
 clipping (clipping would see all members' gradients at once); the ensemble writes no checkpoints, so it
-cannot be resumed.
+cannot be resumed. While it trains, it holds the lock of its folder and of every member's folder
+(:mod:`lightning_clocks.run_lock`), as ``clocks fit`` holds its run's.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,10 +26,11 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning_clocks.callbacks.progress import StepProgressBar
 from lightning_clocks.cli import command_parser, parse_arguments, split_passthrough
 from lightning_clocks.ensemble.module import EnsembleClockCallback, EnsembleDataModule, EnsembleModule
-from lightning_clocks.errors import ConfigError
+from lightning_clocks.errors import ConfigError, check_folder_name
 from lightning_clocks.feedback import closing_line, quiet_screen
 from lightning_clocks.fit import RunParts, build_run
 from lightning_clocks.results import CURVES_FILE
+from lightning_clocks.run_lock import run_lock
 
 #: Options the ensemble sets for every member itself.
 SEED_OPTIONS = ("--seed_everything", "--data.seed")
@@ -96,6 +99,7 @@ def fit_ensemble(
     """
     members = build_members(base_config, seeds, overrides)
     run_dir = Path(out or members[0].config.trainer.default_root_dir)
+    check_folder_name("out", run_dir)
     names = [member_name(seed) for seed in seeds]
     held = [path for path in (run_dir, *(run_dir / name for name in names)) if (path / CURVES_FILE).exists()]
     if held:
@@ -103,8 +107,12 @@ def fit_ensemble(
     module = EnsembleModule([member.model for member in members], names)
     callback = EnsembleClockCallback([member.clock for member in members])
     # vmap falls back to a loop for a few operations and says so on every run; the user cannot change that.
-    with quiet_screen("There is a performance drop because we have not yet implemented the batching rule"):
+    quiet = quiet_screen("There is a performance drop because we have not yet implemented the batching rule")
+    with quiet, contextlib.ExitStack() as locks:
         trainer = build_trainer(members[0], [callback], run_dir)
+        # The ensemble's folder and every member's are run folders: no fit or other ensemble writes there meanwhile.
+        for folder in (run_dir, *(run_dir / name for name in names)):
+            locks.enter_context(run_lock(folder))
         trainer.fit(module, datamodule=EnsembleDataModule([member.data for member in members]))
     return trainer
 

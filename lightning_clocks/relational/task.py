@@ -39,7 +39,7 @@ from typing import Final
 
 import numpy as np
 
-from lightning_clocks.errors import ConfigError
+from lightning_clocks.errors import ConfigError, require_at_most
 
 Pair = tuple[int, int]
 
@@ -69,6 +69,9 @@ VARIANTS: Final[dict[str, tuple[int, Pair | None]]] = {
 }
 
 MIN_ITEMS: Final = 3
+#: The most items: the kernel theory and the pair models hold every ordered pair of items (and kernels between
+#: pairs), so memory grows with the square of the pairs.
+MAX_ITEMS: Final = 200
 _ITEM_NAME = re.compile(r"^[Ii](\d+)$")
 
 
@@ -163,6 +166,7 @@ class TransitiveTask:
         num_items = _require_int("num_items", self.num_items)
         if num_items < MIN_ITEMS:
             raise ConfigError(f"num_items={num_items} is too small: need at least {MIN_ITEMS} items")
+        require_at_most("num_items", num_items, MAX_ITEMS, "every pair of items is held in memory")
         object.__setattr__(self, "num_items", num_items)
         object.__setattr__(self, "exception", validate_exception(num_items, self.exception))
 

@@ -40,6 +40,19 @@ def figure_names(runs: list[RunResult]) -> dict[Path, str]:
     }
 
 
+def refuse_linked_folders(folder: Path) -> None:
+    """Refuse a report folder that is, or holds, a link to a folder: the report would write wherever it leads
+    (a folder someone sent you may hold ``report -> ~/.ssh``). Its files are replaced atomically, never followed."""
+    linked = [folder] if folder.is_symlink() else []
+    for root, subfolders, _ in os.walk(folder):  # os.walk does not follow links
+        linked += [Path(root, name) for name in subfolders if Path(root, name).is_symlink()]
+    if linked:
+        raise ConfigError(
+            f"out={folder}: {linked[0]} is a link to {linked[0].resolve()}; a report writes only into real folders: "
+            "remove the link, or give --out"
+        )
+
+
 def report(
     paths: list[Path],
     out: Path | None = None,
@@ -86,6 +99,7 @@ def report(
     thresholds = Thresholds(rule_threshold, mem_threshold, smoothing)
     runs = load_runs(list(paths), thresholds)
     folder = out or paths[0] / REPORT_FOLDER
+    refuse_linked_folders(folder)
     figures_folder = folder / FIGURES_FOLDER
     scaling = {}
     for family, family_runs in split_by_family(runs).items():

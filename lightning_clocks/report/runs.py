@@ -98,14 +98,31 @@ def find_runs(path: Path) -> list[RunResult]:
     manifest = path / SWEEP_FILE
     if manifest.exists():
         runs = read_json(manifest)["runs"]
+        folders = [run_folder_inside(path, str(run["name"]), manifest) for run in runs]
         return [
-            RunResult(run["name"], path / run["name"], run_status(path / run["name"]), run["values"], run["seed"])
-            for run in runs
+            RunResult(run["name"], folder, run_status(folder), run["values"], run["seed"])
+            for run, folder in zip(runs, folders, strict=True)
         ]
-    folders = sorted(child for child in path.iterdir() if child.is_dir() and is_run_folder(child))
+    folders = sorted(
+        run_folder_inside(path, child.name, path) for child in path.iterdir() if child.is_dir() and is_run_folder(child)
+    )
     if not folders:
         raise ConfigError(f"report path {path} holds no run (no {CURVES_FILE}) and no sweep (no {SWEEP_FILE})")
     return [RunResult(folder.name, folder, run_status(folder)) for folder in folders]
+
+
+def run_folder_inside(folder: Path, name: str, source: Path) -> Path:
+    """``folder/name``, refusing (a ConfigError naming ``source``) a name that is not one plain folder name, or a
+    run folder that is a link: a report reads only inside the folders it was given."""
+    run_dir = folder / name
+    if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+        raise ConfigError(f"{source} names a run {name!r} that is not a folder inside {folder}; allowed: plain names")
+    if run_dir.is_symlink():
+        raise ConfigError(
+            f"{source}: run {name!r} is a link to {run_dir.resolve()}, outside {folder}; allowed: run folders inside "
+            "it (give the linked run's own folder to clocks report instead)"
+        )
+    return run_dir
 
 
 def load_run(run: RunResult, thresholds: Thresholds) -> RunResult:

@@ -13,7 +13,17 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from lightning_clocks.errors import ConfigError, require_positive
+from lightning_clocks.errors import ConfigError, require_at_most, require_positive
+
+#: The longest sequence a rule may have: far beyond what a transformer over cells trains on, and small enough
+#: that every check and sampler stays cheap.
+MAX_LENGTH = 65536
+
+
+def check_length(length: int) -> None:
+    """Raise a ConfigError unless ``length`` is a positive integer of at most :data:`MAX_LENGTH` cells."""
+    require_positive("data.rule.length", length)
+    require_at_most("data.rule.length", length, MAX_LENGTH, "cells of one sequence")
 
 
 class Rule(ABC):
@@ -23,7 +33,7 @@ class Rule(ABC):
     name: str = ""
 
     def __init__(self, length: int, vocab_size: int) -> None:
-        require_positive("length", length)
+        check_length(length)
         if vocab_size < 2:
             raise ConfigError(f"vocab_size={vocab_size} is invalid: a rule needs at least 2 symbols")
         self.length = length
@@ -84,7 +94,7 @@ class GroupedRule(Rule):
     """A rule whose constraint applies to each contiguous group of ``group_size`` tokens (the complexity knob)."""
 
     def __init__(self, length: int, group_size: int, vocab_size: int) -> None:
-        require_positive("data.rule.length", length)
+        check_length(length)
         require_positive("data.rule.group_size", group_size)
         if length % group_size:
             divisors = [d for d in range(1, length + 1) if length % d == 0]
@@ -102,4 +112,3 @@ class GroupedRule(Rule):
     @property
     def num_groups(self) -> int:
         return self.length // self.group_size
-

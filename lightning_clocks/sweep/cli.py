@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_clocks.cli import command_parser, namespace_dict, parse_arguments, split_passthrough
-from lightning_clocks.errors import ConfigError, RunInUse
+from lightning_clocks.errors import ConfigError, RunInUse, check_folder_name, require_positive
 from lightning_clocks.results import (
     CLOCKS_FILE,
     FINISHED,
@@ -47,7 +47,7 @@ from lightning_clocks.results import (
     write_json,
 )
 from lightning_clocks.sweep.check import check_in_subprocess
-from lightning_clocks.sweep.grid import SweepRun, check_grid, check_seeds, expand_grid
+from lightning_clocks.sweep.grid import MAX_RUNS, SweepRun, check_grid, check_seeds, expand_grid
 from lightning_clocks.sweep.local import local_jobs, run_local, visible_gpus
 from lightning_clocks.sweep.slurm import array_tasks, check_slurm_options, fit_devices, sbatch_script
 from lightning_clocks.sweep.status import status_report
@@ -146,6 +146,7 @@ def sweep(
     setup: list[str] | None = None,
     signal_seconds: int | None = None,
     fit_args: list[str] | None = None,
+    max_runs: int = MAX_RUNS,
 ) -> int:
     """Run `clocks fit` over a grid of config values and seeds; write sweep.csv (one row per run).
 
@@ -173,7 +174,10 @@ def sweep(
         signal_seconds: with slurm: seconds before the time limit at which a task saves its runs and requeues
             itself (default 90).
         fit_args: clocks fit options for every run (on the command line: the arguments after --).
+        max_runs: the most runs (grid points x seeds) the sweep may have; a bigger grid is refused.
     """
+    check_folder_name("out", out)
+    require_positive("max_runs", max_runs)
     refuse_unused_options(
         slurm,
         {
@@ -203,7 +207,7 @@ def sweep(
     jobs = 1 if slurm or status else local_jobs(jobs, runs_per_gpu, visible_gpus())
     config = str(Path(base_config).resolve())
     checked_grid, checked_seeds = check_grid(grid or {}), check_seeds(seeds)
-    runs = expand_grid(checked_grid, checked_seeds)
+    runs = expand_grid(checked_grid, checked_seeds, max_runs)
     if status:
         print(status_report(table_rows(out, runs)))
         return 0

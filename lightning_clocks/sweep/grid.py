@@ -7,8 +7,10 @@ in its own folder of the sweep.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -88,14 +90,27 @@ def run_name(values: Mapping[str, str], seed: int | None, names: Mapping[str, st
     return "_".join(parts) or "base"
 
 
-def expand_grid(grid: Mapping[str, Sequence[str]], seeds: Sequence[int | None]) -> list[SweepRun]:
-    """Every combination of the grid's values, times every seed (the seed varies fastest)."""
+#: The most runs a sweep may have unless ``--max_runs`` raises it: a bigger grid is almost always a typo.
+MAX_RUNS = 1000
+
+
+def expand_grid(
+    grid: Mapping[str, Sequence[str]], seeds: Sequence[int | None], max_runs: int = MAX_RUNS
+) -> list[SweepRun]:
+    """Every combination of the grid's values, times every seed (the seed varies fastest); a ConfigError, before
+    anything is built, for more than ``max_runs`` runs or two runs with one folder name."""
+    size = math.prod(len(values) for values in grid.values()) * len(seeds)
+    if size > max_runs:
+        raise ConfigError(
+            f"grid gives {size} runs ({' x '.join(str(len(v)) for v in grid.values())} values x {len(seeds)} seeds); "
+            f"allowed: at most max_runs={max_runs} (raise it with --max_runs)"
+        )
     names = short_keys(list(grid))
     runs = []
     for combination in itertools.product(*grid.values()):
         values = dict(zip(grid, combination, strict=True))
         runs.extend(SweepRun(run_name(values, seed, names), values, seed) for seed in seeds)
-    duplicates = sorted({run.name for run in runs if sum(other.name == run.name for other in runs) > 1})
+    duplicates = sorted(name for name, count in collections.Counter(run.name for run in runs).items() if count > 1)
     if duplicates:
         raise ConfigError(f"grid values give runs the same folder name {duplicates}; make the values distinct")
     return runs
