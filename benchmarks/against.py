@@ -3,7 +3,8 @@
 1. ``clocks fit --config CONFIG --trainer.max_steps=STEPS`` (W&B offline, in a temporary folder) run as a whole
    process from this tree and from ``--baseline`` (a worktree of an older commit, run with its own code), in
    alternating order (this tree first in odd pairs, the baseline first in even ones). Per run: CPU seconds
-   (user + system, the W&B service process included) and peak resident memory from ``wait4``, and the clocks.
+   (user + system, its waited-for child processes included) and peak resident memory from ``wait4``, and the
+   clocks.
    It reports the median of the per-pair CPU ratios with their range, and the median peak memory of each side.
 2. The quickstart's training steps in this process, Lightning (callbacks off) against a plain loop with the same
    model, batches and AdamW (``benchmarks/overhead.py``), alternating, with the median of the per-pair ratios of
