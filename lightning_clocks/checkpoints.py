@@ -15,13 +15,12 @@
 from __future__ import annotations
 
 import errno
-import io
 import os
 import pickle
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
@@ -193,13 +192,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         target = Path(path)
-        # Serialized in memory first, so that a full disk surfaces as the OS's ENOSPC on a plain write (torch's
-        # zip writer reports it as an unspecific RuntimeError); our models' checkpoints are small.
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
         try:
-            with atomic_path(target) as temporary:
-                temporary.write_bytes(buffer.getbuffer())
+            # Serialized straight into the temporary file: a copy in memory first would double the peak memory of
+            # a save.
+            with atomic_path(target) as temporary, open(temporary, "wb") as stream:
+                save_reporting_os_errors(checkpoint, stream)
         except OSError as error:
             reason = "the disk is full" if error.errno == errno.ENOSPC else error.strerror or str(error)
             raise CheckpointError(
@@ -218,3 +215,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             print(f"clocks: warning: not removing {path}: not a checkpoint file of this run", file=sys.stderr)
             return
         target.unlink()
+
+
+def save_reporting_os_errors(checkpoint: dict[str, Any], stream: BinaryIO) -> None:
+    """``torch.save(checkpoint, stream)``; a failed write of ``stream`` (a full disk: ENOSPC) raises its OSError.
+
+    torch's zip writer turns the OSError of a failed write into an unspecific RuntimeError ("unexpected pos"),
+    raised while handling that OSError; the OSError is its ``__context__``.
+    """
+    try:
+        torch.save(checkpoint, stream)
+    except RuntimeError as error:
+        if isinstance(error.__context__, OSError):
+            raise error.__context__ from None
+        raise

@@ -102,31 +102,40 @@ class CurveClockCallback(ScheduledCallback):
         row = self.record(step, module, trainer.datamodule, trainer.world_size, trainer.global_rank)
         self.log_metrics(trainer, row, step)
         if trainer.is_global_zero:
+            clocks = self.clocks()
             run_dir = Path(trainer.default_root_dir)
-            self.write_results(run_dir, trainer.datamodule, pl_module, step, run_ema_decay(trainer))
+            self.write_results(run_dir, trainer.datamodule, pl_module, step, run_ema_decay(trainer), clocks)
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
-                    clocks_to_wandb_summary(logger, self.clocks())
+                    clocks_to_wandb_summary(logger, clocks)
         if self.should_stop():
             trainer.should_stop = True
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or not self.rows:
             return
+        clocks = self.clocks()
         run_dir = Path(trainer.default_root_dir)
-        self.write_results(run_dir, trainer.datamodule, pl_module, trainer.global_step, run_ema_decay(trainer))
+        self.write_results(run_dir, trainer.datamodule, pl_module, trainer.global_step, run_ema_decay(trainer), clocks)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                summarize_to_wandb(logger, self.clocks(), self.rows, (self.rule_series, self.mem_series))
+                summarize_to_wandb(logger, clocks, self.rows, (self.rule_series, self.mem_series))
 
     def write_results(
-        self, run_dir: Path, data: Any, module: Any, steps_trained: int, ema_decay: float | None = None
+        self,
+        run_dir: Path,
+        data: Any,
+        module: Any,
+        steps_trained: int,
+        ema_decay: float | None = None,
+        clocks: Clocks | None = None,
     ) -> None:
         """Rewrite ``curves.csv`` and ``clocks.json`` of ``module``, trained on ``data``, in ``run_dir``, atomically;
-        ``ema_decay`` says whether the curves were measured on EMA weights (docs/method.md, "EMA weights")."""
+        ``ema_decay`` says whether the curves were measured on EMA weights (docs/method.md, "EMA weights");
+        ``clocks``, when the caller has measured them already from the rows, saves measuring them again."""
         write_curves(run_dir / CURVES_FILE, self.rows)
         payload = {
-            **self.clocks().to_dict(),
+            **(clocks or self.clocks()).to_dict(),
             **self.describe_run(data, module),
             "ema_decay": ema_decay,
             "steps_trained": steps_trained,
@@ -276,13 +285,15 @@ WANDB_LINE_PLOT_RATES = ("copy_rate", "novel_valid", "control_copy_rate")
 def clocks_to_wandb_summary(logger: WandbLogger, clocks: Clocks) -> None:
     """The clocks so far in the W&B run summary (``clocks/tau_rule``, ...), updated at every evaluation, so a run
     stopped early still shows them."""
-    summary = logger.experiment.summary
+    entries: dict[str, Any] = {}
     for name, value in clocks.to_dict().items():
         if name.endswith("_interval"):  # [low, high] as two numbers, so W&B can chart and sort them
             low, high = value if value is not None else (None, None)
-            summary[f"clocks/{name}_low"], summary[f"clocks/{name}_high"] = low, high
+            entries[f"clocks/{name}_low"], entries[f"clocks/{name}_high"] = low, high
         else:
-            summary[f"clocks/{name}"] = value
+            entries[f"clocks/{name}"] = value
+    # One update, one record to W&B's service: setting the keys one by one sends one record per key.
+    logger.experiment.summary.update(entries)
 
 
 def summarize_to_wandb(

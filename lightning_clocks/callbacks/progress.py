@@ -2,11 +2,14 @@
 latest evaluation's rule and copy rates.
 
 Training is counted in steps, not epochs (docs/method.md), so Lightning's ``Epoch 0/-2`` bar says nothing; this
-bar spans the whole run and starts at the resumed step.
+bar spans the whole run and starts at the resumed step. It redraws at most every ``mininterval`` seconds of tqdm
+(0.1 s), not at every step: a redraw formats and writes the whole line, which cost more than the rest of the
+bar's work together (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from lightning import LightningModule, Trainer
@@ -35,10 +38,14 @@ class StepProgressBar(TQDMProgressBar):
         bar = self.train_progress_bar
         if bar is None or bar.disable or not self._should_update(trainer.global_step, bar.total):
             return
-        bar.n = trainer.global_step
-        metrics = self.get_metrics(trainer, pl_module)
-        metrics.pop("v_num", None)  # the logger's version says nothing while training
-        bar.set_postfix({**metrics, **latest_rates(trainer)})
+        step = trainer.global_step
+        # The postfix is gathered only when tqdm is about to redraw (its clock, its interval), and the redraw is
+        # left to tqdm's ``update``, which skips it when the last one is more recent than ``mininterval``.
+        if step == bar.total or time.time() - bar.last_print_t >= bar.mininterval:
+            metrics = self.get_metrics(trainer, pl_module)
+            metrics.pop("v_num", None)  # the logger's version says nothing while training
+            bar.set_postfix({**metrics, **latest_rates(trainer)}, refresh=False)
+        bar.update(step - bar.n)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Keep one bar for the whole run: the data's epochs are an implementation detail."""
