@@ -24,6 +24,7 @@ import yaml
 from jsonargparse import ArgumentError, Namespace
 from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.fabric.plugins import CheckpointIO
+from lightning.fabric.plugins.environments import ClusterEnvironment, SLURMEnvironment
 from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -159,7 +160,7 @@ class ClocksCLI(LightningCLI):
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         """The Trainer with the run folder's defaults: checkpoints in ``<run>/checkpoints``, the default loggers
         (:mod:`lightning_clocks.loggers`), a progress bar over steps, atomic weights-only checkpoint input/output,
-        and a clean stop on Ctrl+C or SIGTERM."""
+        and a clean stop at a step boundary on Ctrl+C, SIGTERM or SIGUSR1 (without Lightning's Slurm requeue)."""
         run_dir = config["default_root_dir"]
         if config.get("logger") in (None, True):
             wandb_options = self._get(self.config_init, "wandb")
@@ -173,7 +174,12 @@ class ClocksCLI(LightningCLI):
         plugins = config.get("plugins") or []
         plugins = list(plugins) if isinstance(plugins, list) else [plugins]
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
-            config["plugins"] = [*plugins, AtomicCheckpointIO()]
+            plugins = [*plugins, AtomicCheckpointIO()]
+        if SLURMEnvironment.detect() and not any(isinstance(plugin, ClusterEnvironment) for plugin in plugins):
+            # Lightning's Slurm auto-requeue saves inside its signal handler (a DDP deadlock); InterruptCheckpoint
+            # saves at a step boundary instead, and the sbatch script requeues (lightning_clocks.sweep.slurm).
+            plugins = [*plugins, SLURMEnvironment(auto_requeue=False)]
+        config["plugins"] = plugins
         for callback in callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
                 callback.dirpath = str(Path(run_dir, CHECKPOINTS_FOLDER).resolve())

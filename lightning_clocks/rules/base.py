@@ -102,4 +102,3 @@ class GroupedRule(Rule):
     @property
     def num_groups(self) -> int:
         return self.length // self.group_size
-
