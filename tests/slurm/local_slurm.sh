@@ -8,7 +8,8 @@
 # Everything (slurm.conf, munge socket, state, spool, logs, pid files, the jobcomp file) lives in STATE_DIR, which
 # must be a fresh folder that the munge user can reach (e.g. `mktemp -d` made world-readable): nothing is written
 # to /etc/slurm. The node declares CLOCKS_SLURM_CPUS CPUs (default 8, more than most test machines have, so that
-# packed and concurrent array tasks fit). Exit status 3: Slurm cannot run here (not root and not installed, or no
+# packed and concurrent array tasks fit); CLOCKS_SLURM_CTLD_PORT and CLOCKS_SLURM_D_PORT set its ports (default
+# 6817 and 6818, Slurm's own). Exit status 3: Slurm cannot run here (not root and not installed, or no
 # apt-get); the reason is printed on stderr.
 set -euo pipefail
 
@@ -71,6 +72,8 @@ start() {
 ClusterName=clocks
 SlurmctldHost=$host
 SlurmUser=root
+SlurmctldPort=${CLOCKS_SLURM_CTLD_PORT:-6817}
+SlurmdPort=${CLOCKS_SLURM_D_PORT:-6818}
 AuthType=auth/munge
 AuthInfo=socket=$state/munge/munge.socket
 CredType=cred/munge
