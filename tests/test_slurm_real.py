@@ -220,52 +220,57 @@ def test_a_capped_array_of_packed_tasks_finishes_every_run_and_reports_it(
     slurm: Slurm, tmp_path: Path, straight: Path
 ) -> None:
     out = tmp_path / "sweep with space"
-    job = slurm.sweep(out, "--seeds=[0,1,2,3]", "--runs_per_task=2", "--max_concurrent=1", "--name=capped sweep")
+    job = slurm.sweep(out, "--seeds=[0,1,2]", "--runs_per_task=2", "--max_concurrent=1", "--name=capped sweep")
     script = (out / results.SBATCH_FILE).read_text()
     assert "#SBATCH --array=0-1%1\n" in script
     # The cap: while task 0 runs, task 1 waits on the array's task limit.
     first = slurm.wait(f"{job}_0", lambda fields: fields["JobState"] == "RUNNING", "started")
     assert first["JobName"] == "capped"  # scontrol prints the name up to its space
     assert slurm.show(f"{job}_1")["Reason"] == "JobArrayTaskLimit"
+    # Packed: the task's two runs train at the same time (each holds its folder's lock while it trains).
+    deadline = time.monotonic() + TIMEOUT
+    while not all((out / name / ".lock").exists() for name in ("seed-0", "seed-1")):
+        assert time.monotonic() < deadline and not (out / "seed-0" / results.EXIT_FILE).exists(), "not at once"
+        time.sleep(0.05)
     slurm.finish(f"{job}_0")
     slurm.finish(f"{job}_1")
-    names = [f"seed-{seed}" for seed in range(4)]
+    names = [f"seed-{seed}" for seed in range(3)]
     for name in names:
         check_finished(out / name, straight if name == "seed-0" else None, wandb=False)
-    # Packed: the two runs of a task trained at the same time (each started before the other ended).
     with open(out / results.SWEEP_TABLE) as table:
         rows = table.read().splitlines()
-    assert all(",finished," in row for row in rows[1:]) and len(rows) == 5, rows  # refreshed by the tasks
+    assert all(",finished," in row for row in rows[1:]) and len(rows) == 4, rows  # refreshed by the tasks
     output = (out / f"slurm-{job}_0.out").read_text()
     assert "array task 0 starts (restart 0)" in output
     status = run_clocks("sweep", "--out", str(out), "--status=true")
-    assert status.returncode == 0 and status.stdout.strip().endswith("4 finished"), status.stdout + status.stderr
+    assert status.returncode == 0 and status.stdout.strip().endswith("3 finished"), status.stdout + status.stderr
     report = run_clocks("report", str(out), "--out", str(tmp_path / "report"))
     assert report.returncode == 0, report.stdout + report.stderr
 
 
-@pytest.mark.parametrize("preemption", ["usr1 to the batch shell", "scontrol requeue"])
-def test_a_preempted_run_saves_requeues_and_ends_as_if_uninterrupted(
-    slurm: Slurm, tmp_path: Path, straight: Path, preemption: str
+def test_a_run_preempted_by_the_warning_signal_then_by_scontrol_requeue_ends_as_if_uninterrupted(
+    slurm: Slurm, tmp_path: Path, straight: Path
 ) -> None:
     out = tmp_path / "sweep"
     job = slurm.sweep(out, "--seeds=[0]", wandb="offline")
     task, run_dir = f"{job}_0", out / "seed-0"
     wait_for_step(run_dir, slurm, task, after=0)
-    if preemption == "scontrol requeue":  # SIGTERM to every process of the job, W&B's service included
-        slurm.command("scontrol", "requeue", task)
-        stopped = "stopped by SIGTERM"
-    else:  # what --signal=B:USR1@S sends before the time limit
-        slurm.command("scancel", "--signal=USR1", "--batch", task)
-        stopped = "stopped by SIGUSR1"
+    # What --signal=B:USR1@S sends before the time limit: the batch shell passes it on, the run saves, the shell
+    # requeues the task.
+    slurm.command("scancel", "--signal=USR1", "--batch", task)
+    slurm.wait(task, lambda fields: fields["Restarts"] == "1", "requeued by its batch shell")
+    first = saved_step(run_dir)
+    wait_for_step(run_dir, slurm, task, after=first)
+    # SIGTERM to every process of the job, W&B's service process included; Slurm requeues the task.
+    slurm.command("scontrol", "requeue", task)
     fields = slurm.finish(task)
-    assert fields["Restarts"] == "1"
+    assert fields["Restarts"] == "2"
     log = (run_dir / results.LOG_FILE).read_text()
-    assert log.count(stopped) == 1 and "continue with --ckpt_path last" in log, log[-3000:]
-    step = int(re.search(rf"{stopped} at step (\d+)", log)[1])
-    assert 0 < step < 240
+    assert log.count("stopped by SIGUSR1") == 1 and log.count("stopped by SIGTERM") == 1, log[-3000:]
+    second = int(re.search(r"stopped by SIGTERM at step (\d+); saved", log)[1])
+    assert 0 < first < second < 240
     check_finished(run_dir, straight, wandb=True)
-    assert len(wandb_ids(run_dir)) == 1 and len(list((run_dir / "wandb").glob("offline-run-*"))) == 2
+    assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 3  # three starts, one W&B run
 
 
 def long_run(steps: int, *extra: str) -> list[str]:
@@ -274,6 +279,7 @@ def long_run(steps: int, *extra: str) -> list[str]:
     return [*RUN, f"--trainer.max_steps={steps}", f"--clocks.eval_steps=[{evaluations}]", *extra]
 
 
+@pytest.mark.slow
 def test_a_time_limit_warns_the_run_which_saves_and_requeues(slurm: Slurm, tmp_path: Path) -> None:
     fit = long_run(1000)
     # The same run without a time limit, at the same time, for the curves.

@@ -6,8 +6,8 @@ stop at the same step; the checkpoint of that step is then written to the checkp
 through the Trainer's normal (atomic) checkpoint path, so ``--ckpt_path last`` continues exactly there, and the
 command exits with the shell's status for the signal (128 + its number). A second Ctrl+C stops at once.
 
-This is how every pre-emption saves (docs/campaigns.md): Slurm's warning signal, ``scontrol requeue``, a
-pre-emption and ``scancel`` all end a run through this path. Lightning's own handlers are replaced while the
+This is how every pre-emption saves: Slurm's warning signal, ``scontrol requeue``, a pre-emption and ``scancel``
+all end a run through this path (:mod:`lightning_clocks.sweep.slurm`). Lightning's own handlers are replaced while the
 run trains: its SIGTERM handler broadcasts a tensor from inside the handler, and its Slurm USR1 handler (off in
 :mod:`lightning_clocks.fit`) saves inside the handler with a barrier; under DDP both can deadlock when the signal
 lands mid-step. No checkpoint is ever written inside a signal handler.

@@ -153,7 +153,7 @@ def sbatch_script(
         f'  mkdir -p "$run_dir"; rm -f "$run_dir/{EXIT_FILE}"',
         f'  WANDB_NAME="$name" {"srun " if use_srun else ""}"$@" >> "$run_dir/{LOG_FILE}" 2>&1 &',
         "  local child=$!",
-        "  # A stop signal goes on to the run (srun passes USR1 to every rank), which saves last.ckpt at its next step",
+        "  # A stop signal goes on to the run (to each of its ranks), which saves last.ckpt at its next step",
         "  # and exits 128 + the signal; no exit code is written: the run stays incomplete and resumes when requeued.",
         '  trap \'kill -USR1 "$child" 2>/dev/null; wait "$child"; exit 138\' USR1',
         '  trap \'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 143\' TERM',
