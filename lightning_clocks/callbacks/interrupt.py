@@ -34,14 +34,9 @@ from lightning_clocks.results import LAST_CHECKPOINT
 #: The signals that stop a run at its next step: Ctrl+C, a polite kill or pre-emption, Slurm's warning signal.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
 
-#: The first stop signal this process received (None: none yet). Module-level, so that the loggers can tell
-#: a W&B failure caused by a pre-emption (Slurm's SIGTERM also ends W&B's service process) from any other.
+#: The first stop signal this process received while training (None: none yet). Module-level, so that W&B calls
+#: can tell a failure caused by a pre-emption (Slurm's SIGTERM also ends W&B's service process) from any other.
 _received: int | None = None
-
-
-def stop_signal() -> int | None:
-    """The stop signal this process has received while training (None if none)."""
-    return _received
 
 
 @contextlib.contextmanager
@@ -65,11 +60,6 @@ class InterruptCheckpoint(Callback):
 
     def __init__(self) -> None:
         self._previous_handlers: dict[int, Any] = {}
-
-    @property
-    def signal_received(self) -> int | None:
-        """The stop signal received by this process, if any."""
-        return _received
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # Installed here, after Lightning registered its own handlers (just before training), to replace them.
