@@ -95,7 +95,15 @@ def test_sigkill_then_resume_ends_with_the_same_clocks(tmp_path: Path) -> None:
 
 
 def test_a_sigterm_that_also_ends_wandb_still_saves_and_resumes_to_the_same_curves(tmp_path: Path) -> None:
-    common = [*QUICK, "--trainer.max_steps=60", "--clocks.eval_steps=[10,20,30,40,50,60]", "--data.rule.length=12"]
+    common = [
+        *QUICK,
+        "--trainer.max_steps=60",
+        "--clocks.eval_steps=[10,20,30,40,50,60]",
+        "--data.rule.length=12",
+        "--data.n_train=64",
+        "--model.n_layer=1",
+        "--model.n_embd=16",
+    ]
     straight = cli(*common, f"--trainer.default_root_dir={tmp_path / 'straight'}")
     assert straight.returncode == 0, straight.stderr[-2000:]
     run_dir = tmp_path / "run"
