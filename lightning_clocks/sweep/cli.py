@@ -206,7 +206,13 @@ def sweep(
     shard_index, shard_count = parse_shard(shard)
     sweep_name = name or out.name
     check_slurm_options(
-        out, sweep_name, sbatch_options or [], setup or [], runs_per_task, max_concurrent, signal_seconds
+        out if slurm else None,
+        sweep_name,
+        sbatch_options or [],
+        setup or [],
+        runs_per_task,
+        max_concurrent,
+        signal_seconds,
     )
     jobs = 1 if slurm or status else local_jobs(jobs, runs_per_gpu, visible_gpus())
     config = str(Path(base_config).resolve())

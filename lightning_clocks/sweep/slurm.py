@@ -51,7 +51,7 @@ def directive_value(value: str) -> str:
 
 
 def check_slurm_options(
-    out: Path,
+    out: Path | None,
     name: str,
     options: Sequence[str],
     setup: Sequence[str],
@@ -60,12 +60,16 @@ def check_slurm_options(
     signal_seconds: int | None,
 ) -> None:
     """A ConfigError for Slurm settings the script cannot hold: line breaks, non-positive counts (None: the default),
-    options that are not ``--`` options, a double quote in the name or out folder."""
+    options that are not ``--`` options; with the sweep folder ``out`` (a Slurm sweep's), a double quote in the name
+    or that folder, which an ``#SBATCH`` line cannot hold."""
     check_line("name", name)
-    check_line("out", str(out))
-    for option, value in (("name", name), ("out", str(out))):
-        if '"' in value:
-            raise ConfigError(f"{option}={value!r} contains a double quote; allowed: a {option} without double quotes")
+    if out is not None:
+        check_line("out", str(out))
+        for option, value in (("name", name), ("out", str(out))):
+            if '"' in value:
+                raise ConfigError(
+                    f"{option}={value!r} contains a double quote; allowed: a {option} without double quotes"
+                )
     for option in options:
         check_line("sbatch_options", option)
         if not option.startswith("-"):
