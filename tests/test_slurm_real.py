@@ -291,16 +291,19 @@ def test_a_time_limit_warns_the_run_which_saves_and_requeues(slurm: Slurm, tmp_p
     fit = long_run(1000)
     # The same run without a time limit, at the same time, for the curves.
     reference = slurm.sweep(tmp_path / "reference", "--seeds=[0]", fit=fit)
-    # Slurm checks time limits every 30 s and may warn up to 60 s early: with a 1-minute limit each attempt gets the
-    # warning (USR1 to the batch shell) at its first check, up to 30 s after its start (measured: 28 s), while the
-    # run (over 30 s of training) trains, or before it has started (no progress, requeued all the same).
-    limit = ["--sbatch_options=[--time=1]", "--signal_seconds=50"]
-    job = slurm.sweep(tmp_path / "limited", "--seeds=[0]", *limit, fit=fit)
-    fields = slurm.finish(f"{job}_0")
+    job = slurm.sweep(tmp_path / "limited", "--seeds=[0]", "--signal_seconds=50", fit=fit)
+    task, run_dir = f"{job}_0", tmp_path / "limited" / "seed-0"
+    wait_for_step(run_dir, slurm, task, after=0)
+    # Slurm checks time limits every 30 s and may warn up to 60 s early: a 1-minute limit set now brings the warning
+    # (USR1 to the batch shell) at its next check, while the run trains. A requeued task would get it again at once,
+    # before it trains: its limit is lifted once the warning came.
+    slurm.command("scontrol", "update", f"JobId={task}", "TimeLimit=1")
+    slurm.wait(task, lambda fields: fields["Restarts"] == "1", "warned before its time limit")
+    slurm.command("scontrol", "update", f"JobId={task}", "TimeLimit=UNLIMITED")
+    fields = slurm.finish(task)
     slurm.finish(f"{reference}_0")
-    run_dir = tmp_path / "limited" / "seed-0"
     log = (run_dir / results.LOG_FILE).read_text()
-    assert int(fields["Restarts"]) >= 1 and log.count("stopped by SIGUSR1") >= 1, log[-3000:]
+    assert fields["Restarts"] == "1" and log.count("stopped by SIGUSR1") == 1, log[-3000:]
     check_finished(run_dir, tmp_path / "reference" / "seed-0", wandb=False)
 
 
