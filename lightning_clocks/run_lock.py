@@ -87,10 +87,8 @@ def acquire(run_dir: Path) -> Path:
             if lock is None:
                 continue  # released meanwhile: try again
             if not lock or not is_stale(lock):
-                raise RunInUse(
-                    f"trainer.default_root_dir={run_dir} is in use: {describe(lock)} holds {path}; wait "
-                    "for it, or remove the file if that process is surely gone"
-                ) from None
+                raise RunInUse(f"trainer.default_root_dir={run_dir} is in use: {describe(lock)} holds {path}; wait "
+                               "for it, or remove the file if that process is surely gone") from None
             print(f"clocks: warning: taking over the stale lock {path} of {describe(lock)}", file=sys.stderr)
             # Rename the stale lock away: of several processes taking it over, exactly one rename succeeds.
             moved = path.with_name(f"{LOCK_FILE}.stale.{os.getpid()}")

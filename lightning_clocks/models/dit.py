@@ -29,6 +29,7 @@ class DiTConfig:
     mlp_ratio: float = 4.0
 
 
+
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """adaLN modulation of ``x [B, L, D]`` by per-sample ``shift`` and ``scale [B, D]``."""
     return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)

@@ -102,3 +102,4 @@ class GroupedRule(Rule):
     @property
     def num_groups(self) -> int:
         return self.length // self.group_size
+
