@@ -288,27 +288,6 @@ def long_run(steps: int, *extra: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_time_limit_warns_the_run_which_saves_and_requeues(slurm: Slurm, tmp_path: Path) -> None:
-    fit = long_run(2000)  # over 60 s of training after the limit is set, on 2 cores
-    # The same run without a time limit, at the same time, for the curves.
-    reference = slurm.sweep(tmp_path / "reference", "--seeds=[0]", fit=fit)
-    job = slurm.sweep(tmp_path / "limited", "--seeds=[0]", "--signal_seconds=50", fit=fit)
-    task, run_dir = f"{job}_0", tmp_path / "limited" / "seed-0"
-    wait_for_step(run_dir, slurm, task, after=0)
-    # Slurm checks time limits every 30 to 60 s (measured) and may warn up to 60 s early: a 1-minute limit set now
-    # brings the warning (USR1 to the batch shell) at its next check, while the run trains. A requeued task would
-    # get it again at once, before it trains: its limit is lifted once the warning came.
-    slurm.command("scontrol", "update", f"JobId={task}", "TimeLimit=1")
-    slurm.wait(task, lambda fields: fields["Restarts"] == "1", "warned before its time limit")
-    slurm.command("scontrol", "update", f"JobId={task}", "TimeLimit=UNLIMITED")
-    fields = slurm.finish(task)
-    slurm.finish(f"{reference}_0")
-    log = (run_dir / results.LOG_FILE).read_text()
-    assert fields["Restarts"] == "1" and log.count("stopped by SIGUSR1") == 1, log[-3000:]
-    check_finished(run_dir, tmp_path / "reference" / "seed-0", wandb=False)
-
-
-@pytest.mark.slow
 def test_eight_preemptions_of_a_two_rank_ddp_run_save_eight_times_without_a_hang(slurm: Slurm, tmp_path: Path) -> None:
     fit = long_run(600, "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu")
     reference = slurm.sweep(tmp_path / "reference", "--seeds=[0]", fit=fit)
