@@ -5,7 +5,7 @@ prints it as one line, ``clocks: error: <message>``, and exits with status 2. Ev
 names the option, the value and what is allowed. A :class:`RunFailure` (a non-finite loss, an
 unreadable checkpoint, a full disk) is printed the same way, with its :attr:`~RunFailure.exit_status`:
 1, 75 (``EX_TEMPFAIL``) for a run folder in use by another process, 128 + the signal's number for a run
-stopped by SIGINT (130) or SIGTERM (143) after saving its ``last.ckpt``.
+stopped by SIGINT (130), SIGTERM (143) or SIGUSR1 (138) after saving its ``last.ckpt``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class RunInUse(RunFailure):
 
 
 class RunInterrupted(RunFailure):
-    """The run was stopped by a signal (SIGINT, SIGTERM) at a step boundary, after saving ``last.ckpt``."""
+    """The run was stopped by a signal (SIGINT, SIGTERM, SIGUSR1) at a step boundary, after saving ``last.ckpt``."""
 
     def __init__(self, signal_name: str, signal_number: int) -> None:
         super().__init__(f"stopped by {signal_name}")

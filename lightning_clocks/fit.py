@@ -25,7 +25,7 @@ import yaml
 from jsonargparse import ArgumentError, Namespace
 from lightning import LightningDataModule, LightningModule, Trainer
 from lightning.fabric.plugins import CheckpointIO
-from lightning.fabric.plugins.environments import SLURMEnvironment
+from lightning.fabric.plugins.environments import ClusterEnvironment, SLURMEnvironment
 from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
@@ -217,7 +217,8 @@ class ClocksCLI(LightningCLI):
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         """The Trainer with the run folder's defaults: checkpoints in ``<run>/checkpoints``, the default loggers
         (:mod:`lightning_clocks.loggers`; none for ``validate``), a progress bar over steps, atomic weights-only
-        checkpoint input/output, and a clean stop on Ctrl+C or SIGTERM."""
+        checkpoint input/output, and a clean stop at a step boundary on Ctrl+C, SIGTERM or SIGUSR1 (without
+        Lightning's Slurm requeue)."""
         run_dir = config["default_root_dir"]
         if self.subcommand == "validate":
             config["logger"] = False  # validate reads a run: it writes validate.json and nothing else there
@@ -238,7 +239,12 @@ class ClocksCLI(LightningCLI):
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
             checkpointing = [*callbacks, *(config.get("callbacks") or [])]
             folders = [Path(cb.dirpath) for cb in checkpointing if isinstance(cb, ModelCheckpoint) and cb.dirpath]
-            config["plugins"] = [*plugins, AtomicCheckpointIO(folders or [Path(run_dir, CHECKPOINTS_FOLDER)])]
+            plugins = [*plugins, AtomicCheckpointIO(folders or [Path(run_dir, CHECKPOINTS_FOLDER)])]
+        if SLURMEnvironment.detect() and not any(isinstance(plugin, ClusterEnvironment) for plugin in plugins):
+            # Lightning's Slurm auto-requeue saves inside its signal handler (a DDP deadlock); InterruptCheckpoint
+            # saves at a step boundary instead, and the sbatch script requeues (lightning_clocks.sweep.slurm).
+            plugins = [*plugins, SLURMEnvironment(auto_requeue=False)]
+        config["plugins"] = plugins
         ema = self._get(self.config_init, "ema").callback() if self.subcommand == "fit" else None
         if ema is not None:
             callbacks = [ema, *callbacks]  # first, so that a step's measurements see that step's average

@@ -9,6 +9,11 @@ complexity, the model family and N, and have ``job_type="fit"``. ``clocks valida
 nothing else into the run (a W&B run of its own would appear beside the training runs under the same name).
 The ``wandb`` option group (``--wandb.project``, ``--wandb.entity``, ``--wandb.tags``, ``--wandb.mode``,
 ``--wandb.group``) sets the W&B run from the command line or a config file.
+
+A pre-emption by Slurm's SIGTERM reaches every process of the job, W&B's service process (a child of the run)
+included: the run's next W&B call fails with a connection error. The run's W&B logger
+(:class:`PreemptibleWandbLogger`) turns such an error into a one-line warning once the run has received a stop
+signal (:mod:`lightning_clocks.callbacks.interrupt`), so the run still saves its checkpoint and exits for requeue.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from lightning_clocks.callbacks.interrupt import unless_stopping
 from lightning_clocks.errors import ConfigError, check_choice
 from lightning_clocks.results import WANDB_ID_FILE, atomic_path
 
@@ -120,6 +126,23 @@ class KeepWandbId(Callback):
             keep_wandb_id(self.run_dir, self.run_id)
 
 
+class PreemptibleWandbLogger(WandbLogger):
+    """A WandbLogger whose logging and finishing, once the run got a stop signal, survive W&B's service process having
+    been killed with the run (:func:`~lightning_clocks.callbacks.interrupt.unless_stopping`)."""
+
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        with unless_stopping("logging"):
+            super().log_metrics(metrics, step)
+
+    def log_hyperparams(self, params: Any) -> None:
+        with unless_stopping("logging"):
+            super().log_hyperparams(params)
+
+    def finalize(self, status: str) -> None:
+        with unless_stopping("finishing"):
+            super().finalize(status)
+
+
 def default_loggers(
     run_dir: str, subcommand: str | None, options: WandbOptions, tags: list[str]
 ) -> tuple[list[Logger], list[Callback]]:
@@ -138,7 +161,7 @@ def default_loggers(
     }
     if options.mode is not None:
         settings["mode"] = options.mode
-    wandb_logger = WandbLogger(
+    wandb_logger = PreemptibleWandbLogger(
         save_dir=run_dir,
         name=folder.name,
         project=options.project or os.environ.get("WANDB_PROJECT", "lightning_clocks"),

@@ -92,3 +92,34 @@ def test_sigkill_then_resume_ends_with_the_same_clocks(tmp_path: Path) -> None:
     assert {k: v for k, v in resumed_summary.items() if k not in ignore} == {
         k: v for k, v in whole_summary.items() if k not in ignore
     }
+
+
+def test_a_sigterm_that_also_ends_wandb_still_saves_and_resumes_to_the_same_curves(tmp_path: Path) -> None:
+    common = [
+        *QUICK,
+        "--trainer.max_steps=60",
+        "--clocks.eval_steps=[10,20,30,40,50,60]",
+        "--data.rule.length=12",
+        "--data.n_train=64",
+        "--model.n_layer=1",
+        "--model.n_embd=16",
+    ]
+    straight = cli(*common, f"--trainer.default_root_dir={tmp_path / 'straight'}")
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    run_dir = tmp_path / "run"
+    offline = {"PYTHONPATH": str(REPO / "tests"), "WANDB_MODE": "offline"}
+    stopped = run_clocks(
+        *common,
+        f"--trainer.default_root_dir={run_dir}",
+        "--trainer.callbacks+=killer.KillWandbThenSigterm",
+        "--trainer.callbacks.step=30",
+        env=offline,
+    )
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    assert "W&B logging skipped after the stop signal" in stopped.stderr
+    assert "stopped by SIGTERM at step 30; saved" in stopped.stderr
+    resumed = run_clocks(*common, f"--trainer.default_root_dir={run_dir}", "--ckpt_path=last", env=offline)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (run_dir / "curves.csv").read_text() == (tmp_path / "straight" / "curves.csv").read_text()
+    starts = [path.name.rsplit("-", 1)[1] for path in (run_dir / "wandb").glob("offline-run-*")]
+    assert starts == [(run_dir / "wandb_id").read_text().strip()] * 2

@@ -255,15 +255,19 @@ def test_slurm_script_packs_runs_throttles_the_array_and_runs_setup_lines(tmp_pa
     script = slurm.sbatch_script(tmp_path, runs, commands, "camp", ["--gres=gpu:1"], 2, 3, setup)
     assert "#SBATCH --array=0-2%3\n" in script
     assert "#SBATCH --requeue\n" in script and "#SBATCH --signal=B:USR1@90\n" in script
+    assert '#SBATCH --job-name="camp"\n' in script and "#SBATCH --open-mode=append\n" in script
+    assert f'#SBATCH --output="{tmp_path}/slurm-%A_%a.out"\n' in script
     assert "srun" not in script and "--ntasks-per-node" not in script
     assert script.index("module load cuda/12.8\nsource /opt/venv/bin/activate\n") < script.index("\ncd ")
-    assert "threads=$(( ${SLURM_CPUS_PER_TASK:-2} / 2 ))" in script and "export OMP_NUM_THREADS=" in script
+    assert "threads=$(( ${SLURM_CPUS_PER_TASK:-2} / 2 ))" in script
+    # Always the script's own count: sbatch exports the submitting shell's OMP_NUM_THREADS, meant for its machine.
+    assert "export OMP_NUM_THREADS=$(( threads > 0 ? threads : 1 ))\n" in script
     arms = re.findall(r"^  (\d+)\) (.*) ;;$", script, flags=re.MULTILINE)
     assert [(index, arm.count("run ")) for index, arm in arms] == [("0", 2), ("1", 2), ("2", 1)]
     assert "n_train-5" in arms[2][1]
 
 
-def test_a_run_on_several_devices_is_one_srun_task_with_lightnings_requeue(tmp_path: Path) -> None:
+def test_a_run_on_several_devices_is_one_srun_task_warned_through_its_batch_shell(tmp_path: Path) -> None:
     config = tmp_path / "base.yaml"
     config.write_text("trainer:\n  devices: 1\n")
     assert slurm.fit_devices(config, [], {}) == 1
@@ -272,7 +276,7 @@ def test_a_run_on_several_devices_is_one_srun_task_with_lightnings_requeue(tmp_p
     assert slurm.fit_devices(config, ["--trainer.devices=auto"], {}) == 1
     runs = fake_runs(2)
     script = slurm.sbatch_script(tmp_path, runs, {run.name: ["fit"] for run in runs}, "camp", devices=4)
-    assert "#SBATCH --ntasks-per-node=4\n" in script and "#SBATCH --signal=USR1@90\n" in script
+    assert "#SBATCH --ntasks-per-node=4\n" in script and "#SBATCH --signal=B:USR1@90\n" in script
     assert 'WANDB_NAME="$name" srun "$@"' in script
     with pytest.raises(ConfigError, match=r"runs_per_task=2 with trainer\.devices=4"):
         slurm.sbatch_script(tmp_path, runs, {run.name: ["fit"] for run in runs}, "camp", runs_per_task=2, devices=4)
@@ -304,7 +308,7 @@ def test_a_preempted_task_lets_every_run_save_then_requeues_itself(tmp_path: Pat
     runs = fake_runs(2)
     saver = (
         "import signal, sys, time, pathlib; "
-        "signal.signal(signal.SIGTERM, lambda *_: (pathlib.Path(sys.argv[1]).write_text('saved'), sys.exit(143))); "
+        "signal.signal(signal.SIGUSR1, lambda *_: (pathlib.Path(sys.argv[1]).write_text('saved'), sys.exit(138))); "
         "pathlib.Path(sys.argv[1] + '.started').write_text(''); time.sleep(60)"
     )
     commands = {run.name: [sys.executable, "-c", saver, str(tmp_path / f"{run.name}.ckpt")] for run in runs}
@@ -349,6 +353,7 @@ def test_a_preempted_task_lets_every_run_save_then_requeues_itself(tmp_path: Pat
         (["--slurm=true", "--name=a\nb"], "name='a\\nb' contains a line break"),
         (["--slurm=true", '--sbatch_options=["--time=1:00\\n#SBATCH --x"]'], "sbatch_options='--time=1:00\\n#SBATCH"),
         (["--slurm=true", '--setup=["module load x\\ny"]'], "setup='module load x\\ny' contains a line break"),
+        (["--slurm=true", '--name=a"b'], "name='a\"b' contains a double quote"),
         (["--shard=2/2"], "shard='2/2' is invalid; allowed: i/n with 0 <= i < n"),
     ],
 )

@@ -21,6 +21,7 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 
 from lightning_clocks.callbacks.ema import measured_module, run_ema_decay
+from lightning_clocks.callbacks.interrupt import unless_stopping
 from lightning_clocks.callbacks.scheduled import ScheduledCallback
 from lightning_clocks.clocks import (
     DEFAULT_MEM_THRESHOLD,
@@ -107,7 +108,8 @@ class CurveClockCallback(ScheduledCallback):
             self.write_results(run_dir, trainer.datamodule, pl_module, step, run_ema_decay(trainer), clocks)
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
-                    clocks_to_wandb_summary(logger, clocks)
+                    with unless_stopping("summary update"):
+                        clocks_to_wandb_summary(logger, clocks)
         if self.should_stop():
             trainer.should_stop = True
 

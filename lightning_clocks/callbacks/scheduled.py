@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 
+from lightning_clocks.callbacks.interrupt import unless_stopping
 from lightning_clocks.clocks import log_spaced_steps
 from lightning_clocks.errors import ConfigError, check_steps, require_at_most, require_positive
 
@@ -95,7 +96,8 @@ class ScheduledCallback(L.Callback):
         logged = {f"{self.prefix}/step": step, **{f"{self.prefix}/{name}": value for name, value in metrics.items()}}
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger) and trainer.is_global_zero:
-                self._define_wandb_metrics(logger, logged)
+                with unless_stopping("define_metric"):
+                    self._define_wandb_metrics(logger, logged)
             logger.log_metrics(logged, step=step)
 
     def _define_wandb_metrics(self, logger: WandbLogger, logged: Mapping[str, float]) -> None:

@@ -16,13 +16,15 @@ The sweep folder holds ``sweep.json`` (what was asked: base config, grid, seeds,
 and ``sweep.csv`` (one row per run: swept values, seed, clocks, final metrics, status), rewritten
 atomically whenever a run ends, when ``k/N done`` and the time left are printed. ``--shard=i/n`` runs every
 n-th run on this machine (several machines share one sweep folder; each run's lock keeps them apart), and
-``--status`` prints the runs' statuses (:mod:`~lightning_clocks.sweep.status`) without launching anything.
+``--status`` prints the runs' statuses (:mod:`~lightning_clocks.sweep.status`) and, given only the sweep folder,
+rewrites ``sweep.csv`` from the run folders (each Slurm run calls it as it ends), without launching anything.
 Options of the other runner (``--jobs`` with ``--slurm``, ``--runs_per_task`` without) are refused, never
 ignored. This module does not import Lightning.
 """
 
 from __future__ import annotations
 
+import fcntl
 import re
 import shutil
 import subprocess
@@ -88,10 +90,14 @@ def table_rows(out: Path, runs: Sequence[SweepRun]) -> list[dict[str, object]]:
 
 
 def write_table(out: Path, runs: Sequence[SweepRun]) -> list[dict[str, object]]:
-    """Rewrite ``<out>/sweep.csv`` atomically from the run folders; returns its rows."""
-    rows = table_rows(out, runs)
-    leading = ["run", "status", *runs[0].values, "seed", "tau_rule", "tau_mem", "window_open", "window_log10"]
-    write_csv(out / SWEEP_TABLE, rows, leading)
+    """Rewrite ``<out>/sweep.csv`` atomically from the run folders, holding ``<out>/.sweep.csv.lock`` so that runs
+    ending together (Slurm array tasks, local runs) write one after the other, each from the latest folders; returns
+    its rows."""
+    with open(out / f".{SWEEP_TABLE}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = table_rows(out, runs)
+        leading = ["run", "status", *runs[0].values, "seed", "tau_rule", "tau_mem", "window_open", "window_log10"]
+        write_csv(out / SWEEP_TABLE, rows, leading)
     return rows
 
 
@@ -164,7 +170,7 @@ def sweep(
         shard: i/n: run only every n-th run, starting at the i-th, to spread a local sweep over n machines sharing
             the out folder (each run is locked while it trains).
         status: print every run's status (finished, failed, incomplete, pending, running, running elsewhere) and
-            clocks, and launch nothing.
+            clocks, and launch nothing; without base_config, also rewrite the sweep's sweep.csv.
         slurm: write a Slurm job-array script and submit it.
         dry_run: with slurm: write the script, do not submit it.
         sbatch_options: with slurm: extra #SBATCH lines, e.g. [--gres=gpu:1,--time=04:00:00].
@@ -197,13 +203,21 @@ def sweep(
         if not (out / SWEEP_FILE).exists():
             raise ConfigError(f"out={out} holds no {SWEEP_FILE}; give --base_config (and the grid) or a sweep folder")
         runs, _ = load_runs(out)
-        print(status_report(table_rows(out, runs)))
+        print(status_report(write_table(out, runs)))
         return 0
     if base_config is None or not Path(base_config).is_file():
         raise ConfigError(f"base_config={base_config} is not a file; give the clocks fit config of every run")
     shard_index, shard_count = parse_shard(shard)
     sweep_name = name or out.name
-    check_slurm_options(sweep_name, sbatch_options or [], setup or [], runs_per_task, max_concurrent, signal_seconds)
+    check_slurm_options(
+        out if slurm else None,
+        sweep_name,
+        sbatch_options or [],
+        setup or [],
+        runs_per_task,
+        max_concurrent,
+        signal_seconds,
+    )
     jobs = 1 if slurm or status else local_jobs(jobs, runs_per_gpu, visible_gpus())
     config = str(Path(base_config).resolve())
     checked_grid, checked_seeds = check_grid(grid or {}), check_seeds(seeds)
