@@ -257,7 +257,7 @@ def test_slurm_script_packs_runs_throttles_the_array_and_runs_setup_lines(tmp_pa
     assert "#SBATCH --requeue\n" in script and "#SBATCH --signal=B:USR1@90\n" in script
     assert '#SBATCH --job-name="camp"\n' in script and "#SBATCH --open-mode=append\n" in script
     assert f'#SBATCH --output="{tmp_path}/slurm-%A_%a.out"\n' in script
-    assert "srun" not in script and "--ntasks-per-node" not in script
+    assert 'srun "$@"' not in script and "--ntasks-per-node" not in script
     assert script.index("module load cuda/12.8\nsource /opt/venv/bin/activate\n") < script.index("\ncd ")
     assert "threads=$(( ${SLURM_CPUS_PER_TASK:-2} / 2 ))" in script
     # Always the script's own count: sbatch exports the submitting shell's OMP_NUM_THREADS, meant for its machine.
