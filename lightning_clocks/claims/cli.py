@@ -3,7 +3,8 @@
 For each selected claim and model family it (a) designs the experiment as sweeps
 (:mod:`lightning_clocks.claims.design`), (b) runs them with the ``clocks sweep`` machinery (every run in its own
 folder ``<out>/<family>/<sweep>/<run>``, locked while it trains, resumed from its last checkpoint, finished runs
-never retrained; the runs of all sweeps share one pool of ``--jobs`` workers, longest first), or writes them as
+never retrained; the runs of all sweeps share one pool of ``--jobs`` workers, shortest first, so that the
+cheap claims are decided first if the campaign is stopped), or writes them as
 Slurm job arrays (``--slurm=true``, and always at ``--scale=paper``, which is never run here), (c) measures every
 clock from the runs' curves with the report's machinery and (d) writes a verdict per claim and family by the
 rule of :mod:`lightning_clocks.claims.verdicts`: ``claims.md`` (one table), ``claims.json`` and one figure per
@@ -120,7 +121,8 @@ def run_campaign(
     out: Path, needed: Sequence[tuple[Design, SweepSpec]], jobs: int, extra: Sequence[str], name: str
 ) -> None:
     """Prepare every sweep (checked configs, sweep.json, sweep.csv) and run all their unfinished runs in one pool
-    of ``jobs`` workers, the longest expected first; each sweep's table is rewritten as runs end."""
+    of ``jobs`` workers, the shortest expected first (an interrupted campaign has decided the cheap claims); each
+    sweep's table is rewritten as runs end."""
     combined, commands, steps, tables = [], {}, {}, []
     for plan, spec in needed:
         folder = out / plan.family / spec.name
@@ -135,7 +137,7 @@ def run_campaign(
             combined.append(SweepRun(prefix + run.name, run.values, run.seed))
             steps[prefix + run.name] = spec.steps_of(run.values)
         tables.append((folder, runs))
-    combined.sort(key=lambda run: -steps[run.name])
+    combined.sort(key=lambda run: steps[run.name])
 
     def rewrite_tables() -> None:
         for folder, runs in tables:
