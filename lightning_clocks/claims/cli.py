@@ -48,6 +48,8 @@ from lightning_clocks.sweep.local import local_jobs, run_local, visible_gpus
 
 CLAIMS_TABLE, CLAIMS_JSON, FIGURES_FOLDER = "claims.md", "claims.json", "figures"
 FAMILY_CHOICES = ("gpt", "dit", "both")
+#: The x axis of each claim's figure.
+FIGURE_X = {"C1": "group size G", "C3": "rule", "C4": "N", "C5a": "log10 N", "C5b": "group size G", "C8": "N"}
 
 
 # ----------------------------------------------------------------------------- planning
@@ -371,6 +373,9 @@ def write_figures(folder: Path, verdicts: Sequence[Verdict]) -> dict[str, Path]:
             axis.set_ylabel(data["label"])
         if items[0].details["data"]["label"].startswith("tau"):
             axis.set_yscale("log")
+        axis.set_xlabel(FIGURE_X.get(claim_id, ""))
+        if claim_id in ("C4", "C8"):
+            axis.set_xscale("log")
         axis.set_title(f"{claim_id}: {claim(claim_id).quote[:60]}", fontsize=8)
         axis.legend(fontsize=7)
         paths[claim_id] = save(figure, folder / f"{claim_id}.png")
