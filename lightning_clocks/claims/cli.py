@@ -3,8 +3,9 @@
 For each selected claim and model family it (a) designs the experiment as sweeps
 (:mod:`lightning_clocks.claims.design`), (b) runs them with the ``clocks sweep`` machinery (every run in its own
 folder ``<out>/<family>/<sweep>/<run>``, locked while it trains, resumed from its last checkpoint, finished runs
-never retrained; the runs of all sweeps share one pool of ``--jobs`` workers, shortest first, so that the
-cheap claims are decided first if the campaign is stopped), or writes them as
+never retrained; the runs of all sweeps share one pool of ``--jobs`` workers, sweep by sweep in the design's
+order (its cheapest claims first) and shortest first within a sweep, so that a stopped campaign has decided
+what it could), or writes them as
 Slurm job arrays (``--slurm=true``, and always at ``--scale=paper``, which is never run here), (c) measures every
 clock from the runs' curves with the report's machinery and (d) writes a verdict per claim and family by the
 rule of :mod:`lightning_clocks.claims.verdicts`: ``claims.md`` (one table), ``claims.json`` and one figure per
@@ -123,10 +124,10 @@ def run_campaign(
     out: Path, needed: Sequence[tuple[Design, SweepSpec]], jobs: int, extra: Sequence[str], name: str
 ) -> None:
     """Prepare every sweep (checked configs, sweep.json, sweep.csv) and run all their unfinished runs in one pool
-    of ``jobs`` workers, the shortest expected first (an interrupted campaign has decided the cheap claims); each
-    sweep's table is rewritten as runs end."""
-    combined, commands, steps, tables = [], {}, {}, []
-    for plan, spec in needed:
+    of ``jobs`` workers, sweep by sweep in the design's order and the shortest expected first within a sweep (a
+    stopped campaign has decided its cheapest claims); each sweep's table is rewritten as runs end."""
+    combined, commands, order, tables = [], {}, {}, []
+    for index, (plan, spec) in enumerate(needed):
         folder = out / plan.family / spec.name
         runs = sweep_runs(spec)
         grid, seeds = check_grid(spec.grid), check_seeds(list(spec.seeds))
@@ -137,9 +138,9 @@ def run_campaign(
             commands[prefix + run_name] = command
         for run in runs:
             combined.append(SweepRun(prefix + run.name, run.values, run.seed))
-            steps[prefix + run.name] = spec.steps_of(run.values)
+            order[prefix + run.name] = (index, spec.steps_of(run.values))
         tables.append((folder, runs))
-    combined.sort(key=lambda run: steps[run.name])
+    combined.sort(key=lambda run: order[run.name])
 
     def rewrite_tables() -> None:
         for folder, runs in tables:

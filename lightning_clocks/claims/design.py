@@ -103,7 +103,8 @@ SECOND_RULE = (
 
 
 def cpu_gpt() -> Design:
-    """The GPT at CPU scale: the quickstart GPT (2 layers x 64, lr 1e-3, batch 64) on 36-bit rules."""
+    """The GPT at CPU scale: the quickstart GPT (2 layers x 64, lr 1e-3, batch 64) on 36-bit rules; sweeps in the
+    order they run, the cheapest claims first (C2, then C1 and C5b, C3, C4 with C5a and C8, C6)."""
     config = CONFIGS / "quickstart.yaml"
     common = _cpu_common(36)
     parity = (*common, "--data.rule.init_args.group_size=2")
@@ -116,14 +117,8 @@ def cpu_gpt() -> Design:
         steps_per_second=20.0,
         speed_basis="measured: one GPT run (36-bit parity, N=256) on one thread of a loaded 2-core machine",
         sweeps=(
-            SweepSpec(
-                "n",
-                config,
-                {N_KEY: [64, 128, 256, 640]},
-                (*parity, *STOP_AT_MEMORIZATION),
-                12000,
-                expected_steps={"64": 700, "128": 1300, "256": 2500, "640": 7000},
-            ),
+            SweepSpec("depth", config, {"model.init_args.n_layer": [1, 2, 4]}, (*at_reference, f"--{RULE_KEY}=3"), 800),
+            SweepSpec("width", config, {"model.init_args.n_embd": [32, 128]}, (*at_reference, f"--{RULE_KEY}=3"), 800),
             SweepSpec(
                 "complexity",
                 config,
@@ -140,8 +135,14 @@ def cpu_gpt() -> Design:
                 12000,
                 expected_steps={"3": 3000},
             ),
-            SweepSpec("depth", config, {"model.init_args.n_layer": [1, 2, 4]}, (*at_reference, f"--{RULE_KEY}=3"), 800),
-            SweepSpec("width", config, {"model.init_args.n_embd": [32, 128]}, (*at_reference, f"--{RULE_KEY}=3"), 800),
+            SweepSpec(
+                "n",
+                config,
+                {N_KEY: [64, 128, 256, 640]},
+                (*parity, *STOP_AT_MEMORIZATION),
+                12000,
+                expected_steps={"64": 700, "128": 1300, "256": 2500, "640": 7000},
+            ),
             SweepSpec(
                 "shared",
                 config,
@@ -166,9 +167,9 @@ def cpu_dit() -> Design:
         steps_per_second=20.0,
         speed_basis="docs/dit_vs_gpt.md: 8,000 DiT steps in 5.5 minutes on one thread",
         sweeps=(
-            SweepSpec("complexity", config, {RULE_KEY: [2, 3]}, at_reference, 6000),
             SweepSpec("depth", config, {"model.init_args.depth": [1, 2, 4]}, (*at_reference, f"--{RULE_KEY}=2"), 2000),
             SweepSpec("width", config, {"model.init_args.width": [32, 128]}, (*at_reference, f"--{RULE_KEY}=2"), 2000),
+            SweepSpec("complexity", config, {RULE_KEY: [2, 3]}, at_reference, 6000),
             SweepSpec(
                 "shared",
                 config,
