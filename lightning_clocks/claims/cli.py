@@ -50,7 +50,15 @@ from lightning_clocks.sweep.local import local_jobs, run_local, visible_gpus
 CLAIMS_TABLE, CLAIMS_JSON, FIGURES_FOLDER = "claims.md", "claims.json", "figures"
 FAMILY_CHOICES = ("gpt", "dit", "both")
 #: The x axis of each claim's figure.
-FIGURE_X = {"C1": "group size G", "C3": "rule", "C4": "N", "C5a": "log10 N", "C5b": "group size G", "C8": "N"}
+FIGURE_X = {
+    "C1": "group size G",
+    "C2": "model size",
+    "C3": "rule",
+    "C4": "N",
+    "C5a": "log10 N",
+    "C5b": "group size G",
+    "C8": "N",
+}
 
 
 # ----------------------------------------------------------------------------- planning

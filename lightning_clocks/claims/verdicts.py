@@ -225,6 +225,14 @@ def c2_capacity(family: str, axes: dict[str, Sequence[RunResult]]) -> Verdict:
         overall = INCONCLUSIVE
     reason = "; ".join(f"{axis}: {part.verdict} ({part.reason})" for axis, part in parts.items())
     first = next(iter(parts.values()))
+    # The figure: every run's tau_rule against its model size on one axis ("n_layer 4", "n_embd 128", ...).
+    data: dict[str, Any] = {"x": [], "y": [], "censored": [], "label": "tau_rule"}
+    for axis, part in parts.items():
+        drawn = part.details.get("data")
+        if drawn:
+            data["x"] += [f"{axis} {2**x:g}" for x in drawn["x"]]
+            data["y"] += drawn["y"]
+            data["censored"] += drawn["censored"]
     return Verdict(
         "C2",
         family,
@@ -235,7 +243,7 @@ def c2_capacity(family: str, axes: dict[str, Sequence[RunResult]]) -> Verdict:
         first.low,
         first.high,
         sum(part.runs for part in parts.values()),
-        {axis: part.to_dict() for axis, part in parts.items()},
+        {**{axis: part.to_dict() for axis, part in parts.items()}, "data": data if data["x"] else None},
     )
 
 
