@@ -101,7 +101,9 @@ def clock_bound(run: RunResult, clock: str) -> tuple[float, bool]:
 
 
 def too_few_seeds(groups: dict[Any, list[RunResult]]) -> str | None:
-    """A reason naming the design points with fewer than MIN_SEEDS runs, or None."""
+    """A reason naming the design points with fewer than MIN_SEEDS runs (or that no run has finished), or None."""
+    if not groups:
+        return "too few runs: none has finished"
     short = {str(key): len(group) for key, group in groups.items() if len(group) < MIN_SEEDS}
     return f"too few runs: {short} (need {MIN_SEEDS} seeds per point)" if short else None
 
