@@ -385,6 +385,8 @@ def write_figures(folder: Path, verdicts: Sequence[Verdict]) -> dict[str, Path]:
         axis.set_xlabel(FIGURE_X.get(claim_id, ""))
         if claim_id in ("C4", "C8"):
             axis.set_xscale("log")
+        if any(isinstance(x, str) for verdict in items for x in verdict.details["data"]["x"]):
+            axis.tick_params(axis="x", labelrotation=30, labelsize=7)
         axis.set_title(f"{claim_id}: {claim(claim_id).quote[:60]}", fontsize=8)
         axis.legend(fontsize=7)
         paths[claim_id] = save(figure, folder / f"{claim_id}.png")
