@@ -350,3 +350,9 @@ def test_end_to_end_tiny_c1_campaign_resumes(tmp_path: Path) -> None:
     assert "| C1: τ_rule increases with rule complexity | gpt | **inconclusive** |" in table
     second = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=environment, timeout=300)
     assert second.returncode == 0 and "3 of 3 runs already finished; launching 0" in second.stdout
+
+
+def test_claim_ids_are_read_in_any_case_and_in_the_table_order() -> None:
+    from lightning_clocks.claims.cli import parse_claims
+
+    assert parse_claims("c5a,C4,t1") == ["C4", "C5a", "T1"]

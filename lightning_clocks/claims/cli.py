@@ -66,7 +66,8 @@ def parse_claims(text: str | None) -> list[str]:
     """``C1,C4`` as claim ids (every claim for None); a ConfigError names an unknown id."""
     if text is None:
         return list(CLAIM_IDS)
-    ids = [item.strip().upper() for item in str(text).split(",") if item.strip()]
+    canonical = {claim_id.upper(): claim_id for claim_id in CLAIM_IDS}  # c5a, C5A and C5a are one claim
+    ids = [canonical.get(item.strip().upper(), item.strip()) for item in str(text).split(",") if item.strip()]
     unknown = [item for item in ids if item not in CLAIM_IDS]
     if unknown or not ids:
         raise ConfigError(f"claims={text!r} is invalid: allowed ids {','.join(CLAIM_IDS)} (comma-separated)")
