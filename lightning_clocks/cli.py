@@ -54,6 +54,9 @@ COMMANDS: tuple[Command, ...] = (
         "report", "lightning_clocks.report.cli:main", "figures, scaling fits and findings from run and sweep folders"
     ),
     Command("basins", "lightning_clocks.basins.cli:main", "measure basins of attraction on a run's checkpoints"),
+    Command(
+        "claims", "lightning_clocks.claims.cli:main", "the abstracts' claims as verdicts, from sweeps run for them"
+    ),
     Command("ti", "lightning_clocks.relational.cli:theory", "kernel theory of transitive inference with an exception"),
     Command("ti-fit", "lightning_clocks.relational.cli:fit", "train a pair model on transitive inference, with clocks"),
 )

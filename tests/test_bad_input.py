@@ -149,6 +149,11 @@ BAD_INPUT: list[tuple[list[str], str]] = [
     # basins
     (["basins", "/nonexistent"], "argument '/nonexistent' is not expected"),
     (["basins", "--run=/nonexistent"], "/nonexistent"),
+    # claims
+    (["claims", "--claims=C1,C9", "--out=OUT"], "claims='C1,C9' is invalid: allowed ids"),
+    (["claims", "--scale=gpu", "--out=OUT"], "scale='gpu' is invalid: allowed cpu or paper"),
+    (["claims", "--family=vae", "--out=OUT"], "family='vae' is invalid"),
+    (["claims", "--seeds=[0,0]", "--out=OUT"], "seeds=[0, 0] is invalid"),
     # the command itself
     (["test"], "subcommand 'test' is unknown; allowed: ['fit', 'validate',"),
     (["predict"], "subcommand 'predict' is unknown"),

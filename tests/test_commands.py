@@ -29,7 +29,7 @@ def test_help_lists_every_subcommand_and_imports_nothing_heavy() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert "HEAVY [] STATUS 0" in result.stdout
-    names = {"fit", "validate", "sweep", "ensemble", "report", "basins", "ti", "ti-fit"}
+    names = {"fit", "validate", "sweep", "ensemble", "report", "basins", "claims", "ti", "ti-fit"}
     assert {command.name for command in COMMANDS} == names
     for name in names:
         assert f"\n  {name} " in result.stdout

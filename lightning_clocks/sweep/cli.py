@@ -134,6 +134,36 @@ def load_runs(out: Path) -> tuple[list[SweepRun], str]:
     return runs, str(recorded["name"])
 
 
+def prepare(
+    out: Path,
+    sweep_name: str,
+    config: str,
+    grid: dict[str, list[str]],
+    seeds: list[int | None],
+    runs: Sequence[SweepRun],
+    extra: Sequence[str],
+) -> dict[str, list[str]]:
+    """Check every grid point's config (one line if one is bad, nothing launched), write ``sweep.json`` and
+    ``sweep.csv``, and return each run's ``clocks fit`` command (also used by ``clocks claims``, which runs the
+    runs of several sweeps in one pool)."""
+    # Every grid point once (seeds change no setting that could be refused).
+    points = {tuple(sorted(run.values.items())): run for run in runs}.values()
+    check_in_subprocess(config, {run.name: [*run.overrides(), *extra] for run in points})
+    write_json(
+        out / SWEEP_FILE,
+        {
+            "name": sweep_name,
+            "config": config,
+            "grid": grid,
+            "seeds": seeds,
+            "overrides": list(extra),
+            "runs": [{"name": run.name, "values": run.values, "seed": run.seed} for run in runs],
+        },
+    )
+    write_table(out, runs)
+    return {run.name: fit_command(config, run, out / run.name, extra) for run in runs}
+
+
 def sweep(
     out: Path,
     base_config: Path | None = None,
@@ -226,23 +256,8 @@ def sweep(
         print(status_report(table_rows(out, runs)))
         return 0
     extra = list(fit_args or [])
-    commands = {run.name: fit_command(config, run, out / run.name, extra) for run in runs}
+    commands = prepare(out, sweep_name, config, checked_grid, checked_seeds, runs, extra)
     devices = fit_devices(Path(config), extra, checked_grid) if slurm else 1
-    # Every grid point once (seeds change no setting that could be refused): one line, nothing launched.
-    points = {tuple(sorted(run.values.items())): run for run in runs}.values()
-    check_in_subprocess(config, {run.name: [*run.overrides(), *extra] for run in points})
-    write_json(
-        out / SWEEP_FILE,
-        {
-            "name": sweep_name,
-            "config": config,
-            "grid": checked_grid,
-            "seeds": checked_seeds,
-            "overrides": extra,
-            "runs": [{"name": run.name, "values": run.values, "seed": run.seed} for run in runs],
-        },
-    )
-    write_table(out, runs)
     if slurm:
         script = out / SBATCH_FILE
         per_task = 1 if runs_per_task is None else runs_per_task
