@@ -183,7 +183,7 @@ def cpu_dit() -> Design:
                 CONFIGS / "basins_dit_cpu.yaml",
                 {},
                 ("--trainer.enable_progress_bar=false",),
-                3000,
+                8000,
                 seeds=BASIN_SEEDS,
             ),
         ),
