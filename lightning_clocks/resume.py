@@ -159,7 +159,9 @@ def check_resume(
             f"trainer.max_steps={max_steps} is below the step {step} of ckpt_path={ckpt_path}; allowed: -1 (no "
             f"limit) or an integer >= {step}"
         )
-    if changes:
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    if changes and rank_zero_only.rank == 0:  # every rank checks; one prints
         listed = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in changes.items())
         print(f"clocks: note: resuming {ckpt_path} at step {step} with changed settings: {listed}", file=sys.stderr)
     return changes
