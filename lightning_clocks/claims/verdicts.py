@@ -108,6 +108,21 @@ def too_few_seeds(groups: dict[Any, list[RunResult]]) -> str | None:
     return f"too few runs: {short} (need {MIN_SEEDS} seeds per point)" if short else None
 
 
+def design_points(
+    runs: Sequence[RunResult], x_of: Callable[[RunResult], float]
+) -> tuple[list[RunResult], dict[float, list[RunResult]], str | None]:
+    """The measured ``runs``, grouped by their value of ``x_of``, and the reason they cannot decide a slope (too
+    few seeds at a point, or a single point), or None."""
+    runs = measured(runs)
+    groups: dict[float, list[RunResult]] = defaultdict(list)
+    for run in runs:
+        groups[x_of(run)].append(run)
+    reason = too_few_seeds(groups)
+    if reason is None and len(groups) < 2:
+        reason = "too few runs: one design point"
+    return runs, groups, reason
+
+
 def censored_slope(
     x: Sequence[float], y: Sequence[float], censored: Sequence[bool]
 ) -> tuple[float, tuple[float, float]] | str:
@@ -131,13 +146,9 @@ def slope_verdict(
     quantity: str,
 ) -> Verdict:
     """The verdict on the sign of d log10(clock) / dx over ``runs`` (seeds pooled per x, censored runs kept)."""
-    runs = measured(runs)
-    groups: dict[float, list[RunResult]] = defaultdict(list)
-    for run in runs:
-        groups[x_of(run)].append(run)
-    reason = too_few_seeds(groups)
-    if reason is not None or len(groups) < 2:
-        return inconclusive(claim, family, reason or "too few runs: one design point", len(runs))
+    runs, groups, reason = design_points(runs, x_of)
+    if reason is not None:
+        return inconclusive(claim, family, reason, len(runs))
     bounds = [clock_bound(run, clock) for run in runs]
     fitted = censored_slope([x_of(run) for run in runs], [math.log10(b[0]) for b in bounds], [b[1] for b in bounds])
     points = {str(x): pooled(group, clock) for x, group in sorted(groups.items())}
@@ -368,13 +379,9 @@ def window_verdict(
 ) -> Verdict:
     """The sign of d window / dx (window = log10 tau_mem/tau_rule); runs where one clock never crossed are bounds
     (all of one kind, or the fit is refused as censored both ways)."""
-    runs = measured(runs)
-    groups: dict[float, list[RunResult]] = defaultdict(list)
-    for run in runs:
-        groups[x_of(run)].append(run)
-    reason = too_few_seeds(groups)
-    if reason is not None or len(groups) < 2:
-        return inconclusive(claim, family, reason or "too few runs: one design point", len(runs))
+    runs, _, reason = design_points(runs, x_of)
+    if reason is not None:
+        return inconclusive(claim, family, reason, len(runs))
     bounded = [(run, window_bound(run)) for run in runs]
     usable = [(run, bound) for run, bound in bounded if bound is not None]
     kinds = {kind for _, (_, kind) in usable} - {0}
