@@ -482,35 +482,14 @@ def c6_both_families(gpt: Sequence[RunResult], dit: Sequence[RunResult]) -> Verd
     order = all(run.clocks.window_open for runs in families.values() for run in runs)
     offset = [clock for clock, (_, low, high) in ratios.items() if low > 1 or high < 1]
     ratio, low, high = ratios["tau_rule"]
-    quantity = "DiT / GPT tau_rule"
     if order and offset:
-        return Verdict(
-            "C6",
-            "both",
-            REPRODUCED,
-            f"tau_rule < tau_mem in every run; offset in {offset}",
-            quantity,
-            ratio,
-            low,
-            high,
-            count,
-            details,
-        )
-    if all(lo >= 1 / RATIO_BAND and hi <= RATIO_BAND for _, lo, hi in ratios.values()):
-        return Verdict(
-            "C6",
-            "both",
-            NOT_REPRODUCED,
-            "no offset: both ratios inside [1/2, 2]",
-            quantity,
-            ratio,
-            low,
-            high,
-            count,
-            details,
-        )
-    why = "the clocks' order differs between seeds" if not order else "the ratios' intervals include 1"
-    return Verdict("C6", "both", INCONCLUSIVE, why, quantity, ratio, low, high, count, details)
+        verdict, why = REPRODUCED, f"tau_rule < tau_mem in every run; offset in {offset}"
+    elif all(lo >= 1 / RATIO_BAND and hi <= RATIO_BAND for _, lo, hi in ratios.values()):
+        verdict, why = NOT_REPRODUCED, "no offset: both ratios inside [1/2, 2]"
+    else:
+        verdict = INCONCLUSIVE
+        why = "the clocks' order differs between seeds" if not order else "the ratios' intervals include 1"
+    return Verdict("C6", "both", verdict, why, "DiT / GPT tau_rule", ratio, low, high, count, details)
 
 
 def c8_prediction(family: str, runs: Sequence[RunResult], batch_size: int) -> Verdict:
