@@ -211,7 +211,7 @@ def wait_for_step(run_dir: Path, slurm: Slurm, task: str, after: int) -> None:
         if len(lines) > 1 and int(lines[-1].split(",")[0]) > after:
             return
         fields = slurm.show(task)
-        assert fields["JobState"] in ("PENDING", "RUNNING", "REQUEUED"), fields
+        assert fields["JobState"] in ("PENDING", "RUNNING", "REQUEUED", "COMPLETING"), fields
         slurm.release(fields)
         assert time.monotonic() < deadline, f"{run_dir} never trained beyond step {after}"
         time.sleep(0.1)
