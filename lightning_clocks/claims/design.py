@@ -102,6 +102,19 @@ SECOND_RULE = (
 )
 
 
+def shared_setting(config: Path, expected_steps: int) -> SweepSpec:
+    """C6's sweep, the same for both families on CPU: 24-bit parity G=2, N=64 (1/64 of its valid set), trained
+    until the run copies."""
+    return SweepSpec(
+        "shared",
+        config,
+        {N_KEY: [64]},
+        (*_cpu_common(24), f"--{RULE_KEY}=2", *STOP_AT_MEMORIZATION),
+        12000,
+        expected_steps={"64": expected_steps},
+    )
+
+
 def cpu_gpt() -> Design:
     """The GPT at CPU scale: the quickstart GPT (2 layers x 64, lr 1e-3, batch 64) on 36-bit rules; sweeps in the
     order they run, the cheapest claims first (C2, then C1 and C5b, C3, C4 with C5a and C8, C6)."""
@@ -143,14 +156,7 @@ def cpu_gpt() -> Design:
                 12000,
                 expected_steps={"64": 700, "128": 1300, "256": 2500, "640": 7000},
             ),
-            SweepSpec(
-                "shared",
-                config,
-                {N_KEY: [64]},
-                (*_cpu_common(24), f"--{RULE_KEY}=2", *STOP_AT_MEMORIZATION),
-                12000,
-                expected_steps={"64": 800},
-            ),
+            shared_setting(config, 800),
         ),
     )
 
@@ -170,14 +176,7 @@ def cpu_dit() -> Design:
             SweepSpec("depth", config, {"model.init_args.depth": [1, 2, 4]}, (*at_reference, f"--{RULE_KEY}=2"), 2000),
             SweepSpec("width", config, {"model.init_args.width": [32, 128]}, (*at_reference, f"--{RULE_KEY}=2"), 2000),
             SweepSpec("complexity", config, {RULE_KEY: [2, 3]}, at_reference, 6000),
-            SweepSpec(
-                "shared",
-                config,
-                {N_KEY: [64]},
-                (*_cpu_common(24), f"--{RULE_KEY}=2", *STOP_AT_MEMORIZATION),
-                12000,
-                expected_steps={"64": 9000},
-            ),
+            shared_setting(config, 9000),
             SweepSpec(
                 "basins",
                 CONFIGS / "basins_dit_cpu.yaml",
