@@ -197,6 +197,35 @@ def test_a_second_invocation_of_a_finished_sweep_launches_nothing(tmp_path: Path
     ) == state
 
 
+def test_raising_max_steps_extends_a_finished_run_from_its_checkpoint_and_keeps_its_curves(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    args = ["--base_config", QUICKSTART, "--grid={data.n_train: [64]}", "--seeds=[0]", "--out", str(out), "--", *TINY]
+    run_dir = out / "n_train-64_seed-0"
+    assert run_sweep(*args).returncode == 0
+    curves = (run_dir / results.CURVES_FILE).read_text().splitlines()
+
+    # Only written, a script trains nothing: the run stays finished at its 30 steps.
+    dry = run_sweep(*args[: -len(TINY) - 1], "--slurm=true", "--dry_run=true", "--", *TINY, "--trainer.max_steps=60")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert results.run_status(run_dir) == results.FINISHED and "extending" not in dry.stdout
+
+    longer = run_sweep(*args, "--trainer.max_steps=60")
+    assert longer.returncode == 0, longer.stdout + longer.stderr
+    assert (
+        "n_train-64_seed-0: trained to max_steps=30, 60 asked; extending it from its last checkpoint" in longer.stdout
+    )
+    (row,) = read_table(out / results.SWEEP_TABLE)
+    assert (row["status"], row["steps_trained"]) == (results.FINISHED, "60")
+    extended = (run_dir / results.CURVES_FILE).read_text().splitlines()
+    # The first 30 steps' rows are kept as they were; the resume adds rows after them.
+    assert extended[: len(curves)] == curves and len(extended) > len(curves)
+    assert int(extended[-1].split(",")[0]) == 60
+    assert "at step 30 with changed settings: trainer.max_steps: 30 -> 60" in (run_dir / results.LOG_FILE).read_text()
+
+    again = run_sweep(*args, "--trainer.max_steps=60")
+    assert "1 of 1 runs already finished; launching 0" in again.stdout and "extending" not in again.stdout
+
+
 def test_slurm_dry_run_writes_one_array_task_per_run_and_sweep_and_report_skip_lightning(tmp_path: Path) -> None:
     out = tmp_path / "slurm"
     code = (

@@ -175,7 +175,9 @@ def cpu_dit() -> Design:
         sweeps=(
             SweepSpec("depth", config, {"model.init_args.depth": [1, 2, 4]}, (*at_reference, f"--{RULE_KEY}=2"), 2000),
             SweepSpec("width", config, {"model.init_args.width": [32, 128]}, (*at_reference, f"--{RULE_KEY}=2"), 2000),
-            SweepSpec("complexity", config, {RULE_KEY: [2, 3]}, at_reference, 6000),
+            # 12,000 steps, raised from 6,000 after the first campaign: every G=3 run was still below the rule
+            # threshold at 6,000 (validity 0.09 and rising in seed 0); a rerun extends those runs (docs/claims.md).
+            SweepSpec("complexity", config, {RULE_KEY: [2, 3]}, at_reference, 12000),
             shared_setting(config, 9000),
             SweepSpec(
                 "basins",

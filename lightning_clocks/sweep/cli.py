@@ -4,7 +4,10 @@ Every point of the grid (times every seed) is one run of ``clocks fit`` in its o
 ``<out>/<run name>``, launched as a subprocess whose output goes to ``<run>/run.log``. A run is
 *finished* when its exit status is 0 and ``clocks.json`` exists. A second invocation of the same
 sweep skips finished runs and resumes the others from their last checkpoint (every run is launched
-with ``--ckpt_path last``, which starts from scratch when there is no checkpoint yet).
+with ``--ckpt_path last``, which starts from scratch when there is no checkpoint yet). A finished run trained
+under a smaller ``trainer.max_steps`` than the sweep now asks is *extended*: reopened and resumed from its last
+checkpoint up to the new limit (a resume may raise ``max_steps``: docs/method.md, "Resuming"), so a censored
+sweep is lengthened by raising its ``--trainer.max_steps`` and running the same command again.
 
 Runs go either to the local runner (:mod:`lightning_clocks.sweep.local`) or to a Slurm job array
 (:mod:`lightning_clocks.sweep.slurm`, ``--slurm=true``), submitted when ``sbatch`` is on the PATH
@@ -37,6 +40,8 @@ from lightning_clocks.cli import command_parser, namespace_dict, parse_arguments
 from lightning_clocks.errors import ConfigError, RunInUse, check_folder_name, require_positive
 from lightning_clocks.results import (
     CLOCKS_FILE,
+    CONFIG_FILE,
+    EXIT_FILE,
     FINISHED,
     RUNNING_ELSEWHERE,
     SBATCH_FILE,
@@ -49,7 +54,16 @@ from lightning_clocks.results import (
     write_json,
 )
 from lightning_clocks.sweep.check import check_in_subprocess
-from lightning_clocks.sweep.grid import MAX_RUNS, SweepRun, check_grid, check_seeds, expand_grid
+from lightning_clocks.sweep.grid import (
+    MAX_RUNS,
+    SweepRun,
+    asked_setting,
+    check_grid,
+    check_seeds,
+    config_value,
+    expand_grid,
+    read_yaml,
+)
 from lightning_clocks.sweep.local import local_jobs, run_local, visible_gpus
 from lightning_clocks.sweep.slurm import array_tasks, check_slurm_options, fit_devices, sbatch_script
 from lightning_clocks.sweep.status import status_report
@@ -68,6 +82,30 @@ def fit_command(config: str, run: SweepRun, run_dir: Path, extra: Sequence[str])
         f"--trainer.default_root_dir={run_dir}",
         "--ckpt_path=last",
     ]
+
+
+def max_steps_limit(value: Any) -> int | None:
+    """A ``trainer.max_steps`` value (-1: no limit), None when it is not an integer."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def reopen_shorter_runs(out: Path, config: str, commands: dict[str, list[str]]) -> list[str]:
+    """Reopen every finished run trained under a smaller ``trainer.max_steps`` than its command now asks (-1, no
+    limit, counts as larger than any): its exit status is removed, so both runners resume it from its last
+    checkpoint up to the new limit; its curves and clocks stay until the resume rewrites them. Returns the names."""
+    reopened = []
+    for name, command in commands.items():
+        run_dir = out / name
+        if run_status(run_dir) != FINISHED:
+            continue
+        asked = max_steps_limit(asked_setting(Path(config), command, "trainer.max_steps"))
+        trained = max_steps_limit(config_value(read_yaml(run_dir / CONFIG_FILE), "trainer.max_steps"))
+        if asked is None or trained is None or trained == -1 or (asked != -1 and asked <= trained):
+            continue
+        (run_dir / EXIT_FILE).unlink()
+        print(f"[sweep] {name}: trained to max_steps={trained}, {asked} asked; extending it from its last checkpoint")
+        reopened.append(name)
+    return reopened
 
 
 def table_rows(out: Path, runs: Sequence[SweepRun]) -> list[dict[str, object]]:
@@ -142,10 +180,12 @@ def prepare(
     seeds: list[int | None],
     runs: Sequence[SweepRun],
     extra: Sequence[str],
+    extend: bool = True,
 ) -> dict[str, list[str]]:
-    """Check every grid point's config (one line if one is bad, nothing launched), write ``sweep.json`` and
-    ``sweep.csv``, and return each run's ``clocks fit`` command (also used by ``clocks claims``, which runs the
-    runs of several sweeps in one pool)."""
+    """Check every grid point's config (one line if one is bad, nothing launched), reopen the finished runs shorter
+    than now asked (:func:`reopen_shorter_runs`; not with ``extend=False``, which changes no run), write
+    ``sweep.json`` and ``sweep.csv``, and return each run's ``clocks fit`` command (also used by ``clocks claims``,
+    which runs the runs of several sweeps in one pool)."""
     # Every grid point once (seeds change no setting that could be refused).
     points = {tuple(sorted(run.values.items())): run for run in runs}.values()
     check_in_subprocess(config, {run.name: [*run.overrides(), *extra] for run in points})
@@ -160,8 +200,11 @@ def prepare(
             "runs": [{"name": run.name, "values": run.values, "seed": run.seed} for run in runs],
         },
     )
+    commands = {run.name: fit_command(config, run, out / run.name, extra) for run in runs}
+    if extend:
+        reopen_shorter_runs(out, config, commands)
     write_table(out, runs)
-    return {run.name: fit_command(config, run, out / run.name, extra) for run in runs}
+    return commands
 
 
 def sweep(
@@ -256,7 +299,8 @@ def sweep(
         print(status_report(table_rows(out, runs)))
         return 0
     extra = list(fit_args or [])
-    commands = prepare(out, sweep_name, config, checked_grid, checked_seeds, runs, extra)
+    # A script only written (dry_run) reopens no run: nothing would train it.
+    commands = prepare(out, sweep_name, config, checked_grid, checked_seeds, runs, extra, extend=not dry_run)
     devices = fit_devices(Path(config), extra, checked_grid) if slurm else 1
     if slurm:
         script = out / SBATCH_FILE

@@ -14,13 +14,45 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from lightning_clocks.errors import ConfigError
 
 _UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9.+-]+")
 #: Keys the grid may not hold: the seeds are swept with ``seeds``, which sets both.
 SEED_KEYS = ("seed_everything", "data.seed")
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML file's mapping, or an empty one when the file is missing, unreadable or holds no mapping."""
+    try:
+        content = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
+def config_value(config: Mapping[str, Any], key: str) -> Any:
+    """The value of a dotted key (``trainer.max_steps``) in a nested config; None when it is not there."""
+    value: Any = config
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def asked_setting(base_config: Path, arguments: Sequence[str], key: str) -> Any:
+    """The value ``clocks fit`` arguments give a dotted config key: the last ``--key=value`` or ``--key value``
+    (read as YAML, as the command line reads it), else the base config's; None when neither sets it."""
+    value: Any = config_value(read_yaml(base_config), key)
+    for index, argument in enumerate(arguments):
+        if argument.startswith(f"--{key}="):
+            value = yaml.safe_load(argument.split("=", 1)[1])
+        elif argument == f"--{key}" and index + 1 < len(arguments):
+            value = yaml.safe_load(arguments[index + 1])
+    return value
 
 
 @dataclass(frozen=True)

@@ -30,13 +30,10 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.results import CLOCKS_FILE, EXIT_FILE, LOG_FILE
-from lightning_clocks.sweep.grid import SweepRun
+from lightning_clocks.sweep.grid import SweepRun, asked_setting
 from lightning_clocks.sweep.local import sets_threads
 
 
@@ -89,15 +86,7 @@ def fit_devices(base_config: Path, fit_args: Sequence[str], grid: Mapping[str, S
     ``auto`` or an unset value. A grid over ``trainer.devices`` is refused: every task of an array is alike."""
     if "trainer.devices" in grid:
         raise ConfigError("grid key 'trainer.devices' is not allowed with slurm=true; run one sweep per device count")
-    value: Any = None
-    settings = yaml.safe_load(base_config.read_text()) or {}
-    if isinstance(settings, dict) and isinstance(settings.get("trainer"), dict):
-        value = settings["trainer"].get("devices")
-    for index, argument in enumerate(fit_args):
-        if argument.startswith("--trainer.devices="):
-            value = yaml.safe_load(argument.split("=", 1)[1])
-        elif argument == "--trainer.devices" and index + 1 < len(fit_args):
-            value = yaml.safe_load(fit_args[index + 1])
+    value = asked_setting(base_config, fit_args, "trainer.devices")
     if isinstance(value, list):
         return len(value)
     if isinstance(value, str) and re.fullmatch(r"\d+", value):
