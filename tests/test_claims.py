@@ -167,6 +167,12 @@ def test_c2_capacity_in_depth_and_width(tmp_path: Path, depth_effect: float, wid
     assert [len(runs) for runs in axes.values()] == [9, 9]  # the width axis borrows the depth-2 runs
     verdict = verdicts.c2_capacity("gpt", axes)
     assert verdict.verdict == expected, verdict.reason
+    # The figure's categories go from the smallest model to the largest along each axis.
+    labels = list(dict.fromkeys(verdict.details["data"]["x"]))
+    assert [label.split()[0] for label in labels] == ["n_layer"] * 3 + ["n_embd"] * 3
+    for axis in ("n_layer", "n_embd"):
+        sizes = [float(label.split()[1]) for label in labels if label.startswith(axis)]
+        assert sizes == sorted(sizes)
 
 
 # ----------------------------------------------------------------------------- C3: rule invariance

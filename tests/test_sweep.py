@@ -212,7 +212,8 @@ def test_raising_max_steps_extends_a_finished_run_from_its_checkpoint_and_keeps_
     longer = run_sweep(*args, "--trainer.max_steps=60")
     assert longer.returncode == 0, longer.stdout + longer.stderr
     assert (
-        "n_train-64_seed-0: trained to max_steps=30, 60 asked; extending it from its last checkpoint" in longer.stdout
+        "sweep/n_train-64_seed-0: trained to max_steps=30, 60 asked; extending it from its last checkpoint"
+        in longer.stdout
     )
     (row,) = read_table(out / results.SWEEP_TABLE)
     assert (row["status"], row["steps_trained"]) == (results.FINISHED, "60")

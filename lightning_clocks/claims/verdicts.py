@@ -243,9 +243,11 @@ def c2_capacity(family: str, axes: dict[str, Sequence[RunResult]]) -> Verdict:
     for axis, part in parts.items():
         drawn = part.details.get("data")
         if drawn:
-            data["x"] += [f"{axis} {2**x:g}" for x in drawn["x"]]
-            data["y"] += drawn["y"]
-            data["censored"] += drawn["censored"]
+            # Smallest size first along each axis: a categorical axis keeps the order its labels come in.
+            for x, y, censored in sorted(zip(drawn["x"], drawn["y"], drawn["censored"], strict=True)):
+                data["x"].append(f"{axis} {2**x:g}")
+                data["y"].append(y)
+                data["censored"].append(censored)
     return Verdict(
         "C2",
         family,

@@ -103,7 +103,10 @@ def reopen_shorter_runs(out: Path, config: str, commands: dict[str, list[str]]) 
         if asked is None or trained is None or trained == -1 or (asked != -1 and asked <= trained):
             continue
         (run_dir / EXIT_FILE).unlink()
-        print(f"[sweep] {name}: trained to max_steps={trained}, {asked} asked; extending it from its last checkpoint")
+        print(
+            f"[sweep] {out.name}/{name}: trained to max_steps={trained}, {asked} asked; "
+            "extending it from its last checkpoint"
+        )
         reopened.append(name)
     return reopened
 
