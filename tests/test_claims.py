@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from lightning_clocks import results
 from lightning_clocks.claims import verdicts
 from lightning_clocks.claims.cli import c7_basins, claims, finished_runs
 from lightning_clocks.claims.transitive import t1_balance, t2_geometry, t3_language_models
@@ -310,6 +311,23 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path, capsys: pyte
     printed = capsys.readouterr().out
     assert "gpt/n                12" in printed and "estimate:" in printed and "gpt/complexity" not in printed
     assert not (tmp_path / "out").exists()
+
+
+def test_the_plan_counts_what_is_left_of_a_campaign(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A finished run costs nothing more; one finished under fewer steps than the design asks costs the rest."""
+    sweep_folder = tmp_path / "gpt" / "n"
+    for name, max_steps in (("n_train-64_seed-0", 12000), ("n_train-64_seed-1", 12000), ("n_train-640_seed-0", 3000)):
+        run = sweep_folder / name
+        run.mkdir(parents=True)
+        (run / results.EXIT_FILE).write_text("0\n")
+        (run / results.CLOCKS_FILE).write_text("{}")
+        (run / results.CONFIG_FILE).write_text(f"trainer:\n  max_steps: {max_steps}\n")
+    assert claims(family="gpt", claims="C4", out=tmp_path, dry_run=True, jobs=1) == 0
+    printed = capsys.readouterr().out
+    # 12 runs expected to train 3 x (700 + 1,300 + 2,500 + 7,000) = 34,500 steps at 20 steps/s: 29 minutes on one
+    # worker; left: 9 runs never started (34,500 - 2 x 700 - 7,000 = 26,100 steps) and the N=640 run's
+    # 7,000 - 3,000 steps: 30,100 steps, 25 minutes.
+    assert "estimate: 29 minutes with 1 runs at once for the whole campaign, 25 for the 10 runs not yet" in printed
 
 
 def test_cpu_scale_dit_claims_beyond_the_budget_are_inconclusive(tmp_path: Path) -> None:

@@ -42,9 +42,9 @@ from lightning_clocks.claims.verdicts import (
 from lightning_clocks.cli import command_parser, namespace_dict, parse_arguments, split_passthrough
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.report.runs import RunResult, Thresholds, find_runs, load_run
-from lightning_clocks.results import FINISHED, SWEEP_FILE, atomic_write_text, write_json
+from lightning_clocks.results import CONFIG_FILE, FINISHED, SWEEP_FILE, atomic_write_text, run_status, write_json
 from lightning_clocks.sweep.cli import prepare, sweep, write_table
-from lightning_clocks.sweep.grid import SweepRun, check_grid, check_seeds, expand_grid
+from lightning_clocks.sweep.grid import SweepRun, check_grid, check_seeds, config_value, expand_grid, read_yaml
 from lightning_clocks.sweep.local import local_jobs, run_local, visible_gpus
 
 CLAIMS_TABLE, CLAIMS_JSON, FIGURES_FOLDER = "claims.md", "claims.json", "figures"
@@ -97,14 +97,33 @@ def sweep_runs(spec: SweepSpec) -> list[SweepRun]:
     return expand_grid(check_grid(spec.grid), check_seeds(list(spec.seeds)))
 
 
-def plan_lines(needed: Sequence[tuple[Design, SweepSpec]], jobs: int, scale: str) -> list[str]:
-    """The plan: each sweep's runs and expected steps, and the estimated time (CPU) or GPU-hours (paper)."""
+def steps_left(run_dir: Path, expected: int, max_steps: int) -> int:
+    """Steps a run of the design has still to train: none once finished at the design's ``max_steps``, the rest of
+    its expected steps when it finished under a smaller one (it will be extended), else all it is expected to."""
+    if run_status(run_dir) != FINISHED:
+        return expected
+    trained = config_value(read_yaml(run_dir / CONFIG_FILE), "trainer.max_steps")
+    if isinstance(trained, int) and trained != -1 and trained < max_steps:
+        return max(0, expected - trained)
+    return 0
+
+
+def plan_lines(needed: Sequence[tuple[Design, SweepSpec]], jobs: int, scale: str, out: Path) -> list[str]:
+    """The plan: each sweep's runs and expected steps, and the estimated time (CPU: the whole campaign and what is
+    left of it in ``out``) or GPU-hours (paper)."""
     lines = [f"{'family/sweep':<18} {'runs':>4}  {'steps per run (expected; max)':<34} grid"]
-    seconds = 0.0
+    seconds = seconds_left = 0.0
+    runs_left = 0
     for plan, spec in needed:
         runs = sweep_runs(spec)
         steps = [spec.steps_of(run.values) for run in runs]
         seconds += sum(steps) / plan.steps_per_second
+        left = [
+            steps_left(out / plan.family / spec.name / run.name, spec.steps_of(run.values), spec.max_steps)
+            for run in runs
+        ]
+        seconds_left += sum(left) / plan.steps_per_second
+        runs_left += sum(1 for value in left if value > 0)
         shown = sorted(set(steps))
         lines.append(
             f"{plan.family + '/' + spec.name:<18} {len(runs):>4}  {str(shown) + f'; {spec.max_steps}':<34} "
@@ -118,7 +137,11 @@ def plan_lines(needed: Sequence[tuple[Design, SweepSpec]], jobs: int, scale: str
             f"max_steps), one GPU per run; assumed speeds {speeds}"
         )
     else:
-        lines.append(f"estimate: {seconds / 60 / jobs:,.0f} minutes with {jobs} runs at once; speeds {speeds}")
+        lines.append(
+            f"estimate: {seconds / 60 / jobs:,.0f} minutes with {jobs} runs at once for the whole campaign, "
+            f"{seconds_left / 60 / jobs:,.0f} for the {runs_left} runs not yet trained to the design's steps; "
+            f"speeds {speeds}"
+        )
     return lines
 
 
@@ -445,7 +468,7 @@ def claims(
         check_seeds(seeds)
         needed = [(plan, replace(spec, seeds=tuple(seeds))) for plan, spec in needed]
     workers = 1 if slurm_used else local_jobs(jobs, None, visible_gpus())
-    for line in plan_lines(needed, workers, scale):
+    for line in plan_lines(needed, workers, scale, out):
         print(f"[claims] {line}")
     name = f"claims-{scale}"
     if scale == "paper" or slurm:

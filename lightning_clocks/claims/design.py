@@ -74,10 +74,11 @@ class Design:
 
 #: Claims whose sweeps the DiT cannot afford on CPU, with the reason and the runs it would take.
 NOT_AT_CPU_SCALE = {
-    "n": "the DiT memorizes late on CPU (tau_mem ~7,000 steps at N=64, docs/dit_vs_gpt.md); an N sweep over a "
-    "decade (64..640, 3 seeds) needs runs of ~70,000+ steps: 12 runs, ~10 CPU-hours each at ~20 steps/s",
-    "rule2": "C3 needs tau_mem at N=256 for three parity G and a second rule: 12 DiT runs of 30,000+ steps "
-    "(none crossed tau_mem by 5,000 steps at N=256, docs/dit_vs_gpt.md)",
+    "n": "the DiT copies late on CPU (tau_mem 4,700-10,400 steps at N=64 in the CPU campaign, docs/claims.md); if "
+    "tau_mem grows as N, an N sweep over a decade (64..640, 3 seeds) trains to about 10,000, 21,000, 41,000 and "
+    "103,000 steps: 12 runs, ~525,000 steps, ~9 CPU-hours at 15-20 steps/s (~4.5 hours with --jobs=2)",
+    "rule2": "C3 needs tau_mem at N=256 for three parity G and a second rule (none of the CPU campaign's DiT runs "
+    "at N=256 copied by 12,000 steps, docs/claims.md): 12 runs of ~40,000 steps, ~8 CPU-hours",
 }
 
 
@@ -170,8 +171,9 @@ def cpu_dit() -> Design:
         family="dit",
         scale="cpu",
         reference_n=256,
-        steps_per_second=20.0,
-        speed_basis="docs/dit_vs_gpt.md: 8,000 DiT steps in 5.5 minutes on one thread",
+        steps_per_second=17.0,
+        speed_basis="measured: the CPU campaign's 36-bit DiT runs, 15-17 steps/s each, two at once on an idle 2-core "
+        "machine (docs/claims.md)",
         sweeps=(
             SweepSpec("depth", config, {"model.init_args.depth": [1, 2, 4]}, (*at_reference, f"--{RULE_KEY}=2"), 2000),
             SweepSpec("width", config, {"model.init_args.width": [32, 128]}, (*at_reference, f"--{RULE_KEY}=2"), 2000),
