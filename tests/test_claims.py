@@ -324,10 +324,10 @@ def test_the_plan_counts_what_is_left_of_a_campaign(tmp_path: Path, capsys: pyte
         (run / results.CONFIG_FILE).write_text(f"trainer:\n  max_steps: {max_steps}\n")
     assert claims(family="gpt", claims="C4", out=tmp_path, dry_run=True, jobs=1) == 0
     printed = capsys.readouterr().out
-    # 12 runs expected to train 3 x (700 + 1,300 + 2,500 + 7,000) = 34,500 steps at 20 steps/s: 29 minutes on one
+    # 12 runs expected to train 3 x (700 + 1,300 + 2,500 + 7,000) = 34,500 steps at 25 steps/s: 23 minutes on one
     # worker; left: 9 runs never started (34,500 - 2 x 700 - 7,000 = 26,100 steps) and the N=640 run's
-    # 7,000 - 3,000 steps: 30,100 steps, 25 minutes.
-    assert "estimate: 29 minutes with 1 runs at once for the whole campaign, 25 for the 10 runs not yet" in printed
+    # 7,000 - 3,000 steps: 30,100 steps, 20 minutes.
+    assert "estimate: 23 minutes with 1 runs at once for the whole campaign, 20 for the 10 runs not yet" in printed
 
 
 def test_cpu_scale_dit_claims_beyond_the_budget_are_inconclusive(tmp_path: Path) -> None:

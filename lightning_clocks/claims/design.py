@@ -128,8 +128,9 @@ def cpu_gpt() -> Design:
         family="gpt",
         scale="cpu",
         reference_n=256,
-        steps_per_second=20.0,
-        speed_basis="measured: one GPT run (36-bit parity, N=256) on one thread of a loaded 2-core machine",
+        steps_per_second=25.0,
+        speed_basis="measured: the CPU campaign's GPT runs, 67,213 steps in 22 minutes, two at once on an idle "
+        "2-core machine (docs/claims.md)",
         sweeps=(
             SweepSpec("depth", config, {"model.init_args.n_layer": [1, 2, 4]}, (*at_reference, f"--{RULE_KEY}=3"), 800),
             SweepSpec("width", config, {"model.init_args.n_embd": [32, 128]}, (*at_reference, f"--{RULE_KEY}=3"), 800),

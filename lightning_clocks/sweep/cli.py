@@ -230,7 +230,9 @@ def sweep(
     fit_args: list[str] | None = None,
     max_runs: int = MAX_RUNS,
 ) -> int:
-    """Run `clocks fit` over a grid of config values and seeds; write sweep.csv (one row per run).
+    """Run `clocks fit` over a grid of config values and seeds; write sweep.csv (one row per run). Running it again
+    skips finished runs, resumes the others, and extends finished runs to a larger trainer.max_steps when one is
+    asked (e.g. after -- --trainer.max_steps=...).
 
     Args:
         out: the sweep folder; each run goes to <out>/<run name>.
