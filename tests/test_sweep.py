@@ -169,9 +169,10 @@ def run_sweep(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_second_invocation_of_a_finished_sweep_launches_nothing(tmp_path: Path) -> None:
+def test_a_finished_sweep_launches_nothing_and_a_larger_max_steps_extends_its_runs(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     args = ["--base_config", QUICKSTART, "--grid={data.n_train: [64]}", "--seeds=[0]", "--out", str(out), "--", *TINY]
+    run_dir = out / "n_train-64_seed-0"
     first = run_sweep(*args)
     assert first.returncode == 0, first.stdout + first.stderr
     (row,) = read_table(out / results.SWEEP_TABLE)
@@ -184,36 +185,23 @@ def test_a_second_invocation_of_a_finished_sweep_launches_nothing(tmp_path: Path
     )
     assert {"tau_rule", "tau_mem", "window_open", "window_log10", "final_validity", "final_copy_rate"} <= set(row)
 
-    log = out / "n_train-64_seed-0" / results.LOG_FILE
-    state = (log.stat().st_mtime_ns, log.read_text(), (out / "n_train-64_seed-0" / "clocks.json").stat().st_mtime_ns)
+    log = run_dir / results.LOG_FILE
+    state = (log.stat().st_mtime_ns, log.read_text(), (run_dir / "clocks.json").stat().st_mtime_ns)
     assert "[sweep] 1/1 done after" in first.stdout
     second = run_sweep(*args)
     assert second.returncode == 0
     assert "1 of 1 runs already finished; launching 0" in second.stdout
-    assert (
-        log.stat().st_mtime_ns,
-        log.read_text(),
-        (out / "n_train-64_seed-0" / "clocks.json").stat().st_mtime_ns,
-    ) == state
+    assert (log.stat().st_mtime_ns, log.read_text(), (run_dir / "clocks.json").stat().st_mtime_ns) == state
 
-
-def test_raising_max_steps_extends_a_finished_run_from_its_checkpoint_and_keeps_its_curves(tmp_path: Path) -> None:
-    out = tmp_path / "sweep"
-    args = ["--base_config", QUICKSTART, "--grid={data.n_train: [64]}", "--seeds=[0]", "--out", str(out), "--", *TINY]
-    run_dir = out / "n_train-64_seed-0"
-    assert run_sweep(*args).returncode == 0
+    # A larger max_steps extends the finished run from its checkpoint; a script only written extends nothing.
     curves = (run_dir / results.CURVES_FILE).read_text().splitlines()
-
-    # Only written, a script trains nothing: the run stays finished at its 30 steps.
     dry = run_sweep(*args[: -len(TINY) - 1], "--slurm=true", "--dry_run=true", "--", *TINY, "--trainer.max_steps=60")
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert results.run_status(run_dir) == results.FINISHED and "extending" not in dry.stdout
-
     longer = run_sweep(*args, "--trainer.max_steps=60")
     assert longer.returncode == 0, longer.stdout + longer.stderr
-    assert (
-        "sweep/n_train-64_seed-0: trained to max_steps=30, 60 asked; extending it from its last checkpoint"
-        in longer.stdout
+    assert "sweep/n_train-64_seed-0: trained to max_steps=30, 60 asked; extending it from its last checkpoint" in (
+        longer.stdout
     )
     (row,) = read_table(out / results.SWEEP_TABLE)
     assert (row["status"], row["steps_trained"]) == (results.FINISHED, "60")
@@ -221,8 +209,8 @@ def test_raising_max_steps_extends_a_finished_run_from_its_checkpoint_and_keeps_
     # The first 30 steps' rows are kept as they were; the resume adds rows after them.
     assert extended[: len(curves)] == curves and len(extended) > len(curves)
     assert int(extended[-1].split(",")[0]) == 60
-    assert "at step 30 with changed settings: trainer.max_steps: 30 -> 60" in (run_dir / results.LOG_FILE).read_text()
-
+    assert "at step 30 with changed settings: trainer.max_steps: 30 -> 60" in log.read_text()
+    # The extended run records its new limit: the same command again launches nothing.
     again = run_sweep(*args, "--trainer.max_steps=60")
     assert "1 of 1 runs already finished; launching 0" in again.stdout and "extending" not in again.stdout
 
