@@ -42,9 +42,9 @@ from lightning_clocks.claims.verdicts import (
 from lightning_clocks.cli import command_parser, namespace_dict, parse_arguments, split_passthrough
 from lightning_clocks.errors import ConfigError
 from lightning_clocks.report.runs import RunResult, Thresholds, find_runs, load_run
-from lightning_clocks.results import CONFIG_FILE, FINISHED, SWEEP_FILE, atomic_write_text, run_status, write_json
-from lightning_clocks.sweep.cli import prepare, sweep, write_table
-from lightning_clocks.sweep.grid import SweepRun, check_grid, check_seeds, config_value, expand_grid, read_yaml
+from lightning_clocks.results import FINISHED, SWEEP_FILE, atomic_write_text, run_status, write_json
+from lightning_clocks.sweep.cli import prepare, shorter_than_asked, sweep, write_table
+from lightning_clocks.sweep.grid import SweepRun, check_grid, check_seeds, expand_grid
 from lightning_clocks.sweep.local import local_jobs, run_local, visible_gpus
 
 CLAIMS_TABLE, CLAIMS_JSON, FIGURES_FOLDER = "claims.md", "claims.json", "figures"
@@ -98,14 +98,12 @@ def sweep_runs(spec: SweepSpec) -> list[SweepRun]:
 
 
 def steps_left(run_dir: Path, expected: int, max_steps: int) -> int:
-    """Steps a run of the design has still to train: none once finished at the design's ``max_steps``, the rest of
-    its expected steps when it finished under a smaller one (it will be extended), else all it is expected to."""
-    if run_status(run_dir) != FINISHED:
-        return expected
-    trained = config_value(read_yaml(run_dir / CONFIG_FILE), "trainer.max_steps")
-    if isinstance(trained, int) and trained != -1 and trained < max_steps:
+    """Steps a run of the design has still to train: the rest of its expected steps when it finished under a
+    smaller ``max_steps`` than the design's (it will be extended), none when it finished otherwise, else all."""
+    trained = shorter_than_asked(run_dir, max_steps)
+    if trained is not None:
         return max(0, expected - trained)
-    return 0
+    return 0 if run_status(run_dir) == FINISHED else expected
 
 
 def plan_lines(needed: Sequence[tuple[Design, SweepSpec]], jobs: int, scale: str, out: Path) -> list[str]:
@@ -119,8 +117,8 @@ def plan_lines(needed: Sequence[tuple[Design, SweepSpec]], jobs: int, scale: str
         steps = [spec.steps_of(run.values) for run in runs]
         seconds += sum(steps) / plan.steps_per_second
         left = [
-            steps_left(out / plan.family / spec.name / run.name, spec.steps_of(run.values), spec.max_steps)
-            for run in runs
+            steps_left(out / plan.family / spec.name / run.name, expected, spec.max_steps)
+            for run, expected in zip(runs, steps, strict=True)
         ]
         seconds_left += sum(left) / plan.steps_per_second
         runs_left += sum(1 for value in left if value > 0)

@@ -89,20 +89,28 @@ def max_steps_limit(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def shorter_than_asked(run_dir: Path, asked: int | None) -> int | None:
+    """The ``trainer.max_steps`` a finished run was trained under, when it is smaller than ``asked`` (-1, no limit,
+    counts as larger than any); None when the run is not finished, not shorter, or either limit is unknown."""
+    if asked is None or run_status(run_dir) != FINISHED:
+        return None
+    trained = max_steps_limit(config_value(read_yaml(run_dir / CONFIG_FILE), "trainer.max_steps"))
+    if trained is None or trained == -1 or (asked != -1 and asked <= trained):
+        return None
+    return trained
+
+
 def reopen_shorter_runs(out: Path, config: str, commands: dict[str, list[str]]) -> list[str]:
-    """Reopen every finished run trained under a smaller ``trainer.max_steps`` than its command now asks (-1, no
-    limit, counts as larger than any): its exit status is removed, so both runners resume it from its last
-    checkpoint up to the new limit; its curves and clocks stay until the resume rewrites them. Returns the names."""
+    """Reopen every finished run trained under a smaller ``trainer.max_steps`` than its command now asks: its exit
+    status is removed, so both runners resume it from its last checkpoint up to the new limit; its curves and
+    clocks stay until the resume rewrites them. Returns the names."""
     reopened = []
     for name, command in commands.items():
-        run_dir = out / name
-        if run_status(run_dir) != FINISHED:
-            continue
         asked = max_steps_limit(asked_setting(Path(config), command, "trainer.max_steps"))
-        trained = max_steps_limit(config_value(read_yaml(run_dir / CONFIG_FILE), "trainer.max_steps"))
-        if asked is None or trained is None or trained == -1 or (asked != -1 and asked <= trained):
+        trained = shorter_than_asked(out / name, asked)
+        if trained is None:
             continue
-        (run_dir / EXIT_FILE).unlink()
+        (out / name / EXIT_FILE).unlink()
         print(
             f"[sweep] {out.name}/{name}: trained to max_steps={trained}, {asked} asked; "
             "extending it from its last checkpoint"
