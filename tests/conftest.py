@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,49 @@ def hermetic_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     import wandb
 
     wandb.finish()
+
+
+#: A tiny GPT run: a second or two of training.
+TINY = [
+    "--config",
+    str(REPO / "configs" / "quickstart.yaml"),
+    "--trainer.max_steps=20",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+    "--trainer.logger=false",
+    "--data.rule.length=12",
+    "--data.n_train=32",
+    "--data.batch_size=16",
+    "--model.n_layer=1",
+    "--model.n_embd=16",
+    "--model.n_head=2",
+    "--clocks.num_samples=32",
+    "--clocks.eval_steps=[10,20]",
+    "--checkpoint.every_n_train_steps=10",
+]
+
+
+def clocks(*argv: str) -> tuple[int, str, str]:
+    """Run ``clocks ARGV`` in this process: its exit status, stdout and stderr."""
+    from lightning_clocks.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            main(list(argv))
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 0
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny finished run (``TINY``, 20 steps, evaluations at 10 and 20), shared by the tests that read a run
+    folder and its checkpoints; a test that changes it works on a copy."""
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    code, _, err = clocks("fit", *TINY, f"--trainer.default_root_dir={run_dir}")
+    assert code == 0, err[-3000:]
+    return run_dir
 
 
 def quiet_trainer(run_dir: Path, max_steps: int, callbacks: list, **overrides: object):

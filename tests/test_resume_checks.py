@@ -12,8 +12,9 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from conftest import TINY, clocks
 from test_bad_input import QUICKSTART
-from test_safety import TINY, clocks, error_lines, tree_hashes
+from test_safety import error_lines, tree_hashes
 
 from lightning_clocks.callbacks import ClockCallback
 from lightning_clocks.checkpoints import AtomicCheckpointIO
@@ -24,15 +25,6 @@ from lightning_clocks.results import read_curves, write_json
 from lightning_clocks.resume import CONFIG_KEY, RESUMES_KEY, check_resume, flatten, may_change
 from lightning_clocks.rules import GroupParity
 from lightning_clocks.run_lock import LOCK_FILE, acquire, release
-
-
-@pytest.fixture(scope="module")
-def run_at_20(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tiny run trained to step 20 (evaluations at 10 and 20), copied by each test that changes it."""
-    run_dir = tmp_path_factory.mktemp("resume") / "run"
-    code, _, err = clocks("fit", *TINY, f"--trainer.default_root_dir={run_dir}")
-    assert code == 0, err[-3000:]
-    return run_dir
 
 
 def copy_run(run_dir: Path, tmp_path: Path) -> Path:
@@ -67,9 +59,9 @@ CHANGED_EXPERIMENT = [
 
 @pytest.mark.parametrize(("overrides", "message"), CHANGED_EXPERIMENT, ids=[o[0] for o, _ in CHANGED_EXPERIMENT])
 def test_a_resume_that_changes_the_experiment_is_refused_and_writes_nothing(
-    run_at_20: Path, tmp_path: Path, overrides: list[str], message: str
+    finished_run: Path, tmp_path: Path, overrides: list[str], message: str
 ) -> None:
-    run_dir = copy_run(run_at_20, tmp_path)
+    run_dir = copy_run(finished_run, tmp_path)
     before = tree_hashes(run_dir)
     code, err = resume(run_dir, *overrides)
     assert code == 2, err[-2000:]
@@ -78,9 +70,9 @@ def test_a_resume_that_changes_the_experiment_is_refused_and_writes_nothing(
 
 
 def test_a_checkpoint_without_a_stored_config_is_compared_with_its_run_folders_config(
-    run_at_20: Path, tmp_path: Path
+    finished_run: Path, tmp_path: Path
 ) -> None:
-    run_dir = copy_run(run_at_20, tmp_path)
+    run_dir = copy_run(finished_run, tmp_path)
     for path in (run_dir / "checkpoints").glob("*.ckpt"):
         checkpoint = torch.load(path, weights_only=True)
         assert CONFIG_KEY in checkpoint
@@ -91,8 +83,8 @@ def test_a_checkpoint_without_a_stored_config_is_compared_with_its_run_folders_c
     assert f"({run_dir / 'config.yaml'}): model.lr: 0.001 there, 0.05 here" in error_lines(err)[0]
 
 
-def test_allowed_changes_resume_the_run_and_are_recorded_in_its_checkpoints(run_at_20: Path, tmp_path: Path) -> None:
-    run_dir = copy_run(run_at_20, tmp_path)
+def test_allowed_changes_resume_the_run_and_are_recorded_in_its_checkpoints(finished_run: Path, tmp_path: Path) -> None:
+    run_dir = copy_run(finished_run, tmp_path)
     code, err = resume(run_dir, "--trainer.max_steps=30", "--clocks.eval_steps=[10,20,30]")
     assert code == 0, err[-3000:]
     assert "clocks: note: resuming" in err and "trainer.max_steps: 20 -> 30" in err
@@ -101,7 +93,7 @@ def test_allowed_changes_resume_the_run_and_are_recorded_in_its_checkpoints(run_
     assert checkpoint["global_step"] == 30
     changes = {
         "clocks.eval_steps": [[10, 20], [10, 20, 30]],
-        "trainer.default_root_dir": [str(run_at_20), str(run_dir)],  # the copy is a moved run folder
+        "trainer.default_root_dir": [str(finished_run), str(run_dir)],  # the copy is a moved run folder
         "trainer.max_steps": [20, 30],
     }
     assert checkpoint[RESUMES_KEY] == [{"step": 20, "changes": changes}]
@@ -117,11 +109,11 @@ def test_the_resume_table_allows_logging_and_refuses_the_experiment() -> None:
 
 
 def test_under_slurm_a_plain_fit_never_resumes_another_experiments_hpc_checkpoint(
-    run_at_20: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    finished_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_dir = tmp_path / "other"
     run_dir.mkdir()
-    shutil.copy(run_at_20 / "checkpoints" / "last.ckpt", run_dir / "hpc_ckpt_1.ckpt")
+    shutil.copy(finished_run / "checkpoints" / "last.ckpt", run_dir / "hpc_ckpt_1.ckpt")
     for name, value in {"SLURM_NTASKS": "1", "SLURM_JOB_NAME": "clocks", "SLURM_JOB_ID": "42"}.items():
         monkeypatch.setenv(name, value)
     before = tree_hashes(run_dir)
@@ -152,8 +144,8 @@ def precious_files(outside: Path) -> dict[str, Path]:
     return {"folder": outside / "precious", "file": outside / "file.ckpt"}
 
 
-def test_a_checkpoint_whose_callback_state_leads_out_of_the_run_is_refused(run_at_20: Path, tmp_path: Path) -> None:
-    run_dir = copy_run(run_at_20, tmp_path)
+def test_a_checkpoint_whose_callback_state_leads_out_of_the_run_is_refused(finished_run: Path, tmp_path: Path) -> None:
+    run_dir = copy_run(finished_run, tmp_path)
     precious = precious_files(tmp_path / "outside")
     folder = run_dir / "checkpoints"
     (folder / "link.ckpt").symlink_to(precious["folder"], target_is_directory=True)
@@ -163,7 +155,7 @@ def test_a_checkpoint_whose_callback_state_leads_out_of_the_run_is_refused(run_a
         {"last_model_path": str(folder / "link.ckpt")},
         {"best_k_models": f"{folder}/../../outside/file.ckpt"},
     ):
-        shutil.copy(run_at_20 / "checkpoints" / "last.ckpt", last)
+        shutil.copy(finished_run / "checkpoints" / "last.ckpt", last)
         plant_paths(last, planted)
         code, err = resume(run_dir, "--trainer.max_steps=40", "--clocks.eval_steps=[10,20,40]")
         assert code == 2, err[-2000:]
@@ -219,8 +211,8 @@ def test_lightning_never_removes_files_outside_the_run_after_a_resume_that_saves
 
 
 # ----------------------------------------------------------------------------- one writer per run folder
-def test_validate_writes_its_validate_json_and_nothing_else_into_the_run(run_at_20: Path, tmp_path: Path) -> None:
-    run_dir = copy_run(run_at_20, tmp_path)
+def test_validate_writes_its_validate_json_and_nothing_else_into_the_run(finished_run: Path, tmp_path: Path) -> None:
+    run_dir = copy_run(finished_run, tmp_path)
     before = tree_hashes(run_dir)
     config, checkpoint = str(run_dir / "config.yaml"), str(run_dir / "checkpoints" / "last.ckpt")
     code, _, err = clocks(
@@ -247,8 +239,8 @@ def test_an_ensemble_refuses_a_member_folder_that_a_fit_holds(tmp_path: Path) ->
     assert not list(out.rglob("*.csv"))
 
 
-def test_basins_writing_into_a_run_refuses_a_run_that_a_fit_holds(run_at_20: Path, tmp_path: Path) -> None:
-    run_dir = copy_run(run_at_20, tmp_path)
+def test_basins_writing_into_a_run_refuses_a_run_that_a_fit_holds(finished_run: Path, tmp_path: Path) -> None:
+    run_dir = copy_run(finished_run, tmp_path)
     before = tree_hashes(run_dir)
     lock = acquire(run_dir)
     try:
@@ -287,26 +279,26 @@ def test_unusual_run_folder_names_are_refused_in_one_line(tmp_path: Path, name: 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_checkpoints_folder_linked_to_another_runs_is_refused(run_at_20: Path, tmp_path: Path) -> None:
+def test_a_checkpoints_folder_linked_to_another_runs_is_refused(finished_run: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "second"
     run_dir.mkdir()
-    (run_dir / "checkpoints").symlink_to(run_at_20 / "checkpoints", target_is_directory=True)
-    before = tree_hashes(run_at_20)
+    (run_dir / "checkpoints").symlink_to(finished_run / "checkpoints", target_is_directory=True)
+    before = tree_hashes(finished_run)
     code, _, err = clocks("fit", *TINY, f"--trainer.default_root_dir={run_dir}")
     assert code == 2, err[-2000:]
     assert "checkpoints is a link to" in error_lines(err)[0], err[-2000:]
-    assert tree_hashes(run_at_20) == before
+    assert tree_hashes(finished_run) == before
 
 
 # ----------------------------------------------------------------------------- reports stay inside their folders
 def test_a_report_never_follows_a_linked_report_folder_or_run_names_out_of_its_folder(
-    run_at_20: Path, tmp_path: Path
+    finished_run: Path, tmp_path: Path
 ) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "keep.txt").write_text("keep me")
     sent = tmp_path / "sent"
-    shutil.copytree(run_at_20, sent / "run")
+    shutil.copytree(finished_run, sent / "run")
     (sent / "report").symlink_to(outside, target_is_directory=True)
     code, _, err = clocks("report", str(sent / "run"), f"--out={sent / 'report'}")
     assert code == 2 and "is a link to" in error_lines(err)[0], err[-2000:]
@@ -323,9 +315,9 @@ def test_a_report_never_follows_a_linked_report_folder_or_run_names_out_of_its_f
     assert [path.name for path in outside.iterdir()] == ["keep.txt"] and not (sent / "report").exists()
 
 
-def test_a_report_folder_that_cannot_be_created_ends_in_one_line(run_at_20: Path, tmp_path: Path) -> None:
+def test_a_report_folder_that_cannot_be_created_ends_in_one_line(finished_run: Path, tmp_path: Path) -> None:
     out = tmp_path / ("r" * 300)  # longer than a name may be: the OS refuses it, as it refuses a full disk
-    code, _, err = clocks("report", str(run_at_20), f"--out={out}")
+    code, _, err = clocks("report", str(finished_run), f"--out={out}")
     assert code == 1, err[-2000:]
     assert len(error_lines(err)) == 1 and "cannot be written (File name too long)" in error_lines(err)[0]
     assert "Traceback" not in err

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import os
 import shutil
 import signal
@@ -14,49 +13,17 @@ import subprocess
 import sys
 import time
 import zipfile
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, TINY, clocks
 
 from lightning_clocks import fit
 from lightning_clocks.checkpoints import AtomicCheckpointIO, CheckpointError, load_checkpoint
-from lightning_clocks.cli import main
 from lightning_clocks.errors import RunInUse
 from lightning_clocks.run_lock import LOCK_FILE, acquire, release
-
-#: A tiny GPT run: a second or two of training.
-TINY = [
-    "--config",
-    str(REPO / "configs" / "quickstart.yaml"),
-    "--trainer.max_steps=20",
-    "--trainer.enable_progress_bar=false",
-    "--trainer.enable_model_summary=false",
-    "--trainer.logger=false",
-    "--data.rule.length=12",
-    "--data.n_train=32",
-    "--data.batch_size=16",
-    "--model.n_layer=1",
-    "--model.n_embd=16",
-    "--model.n_head=2",
-    "--clocks.num_samples=32",
-    "--clocks.eval_steps=[10,20]",
-    "--checkpoint.every_n_train_steps=10",
-]
-
-
-def clocks(*argv: str) -> tuple[int, str, str]:
-    """Run ``clocks ARGV`` in this process: its exit status, stdout and stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(list(argv))
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else 0
-    return code, out.getvalue(), err.getvalue()
 
 
 def clocks_process(*argv: str, **options: object) -> subprocess.Popen:
@@ -83,15 +50,6 @@ def tree_hashes(folder: Path) -> dict[str, str]:
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tiny finished run, shared by the tests that need a run folder and its checkpoints."""
-    run_dir = tmp_path_factory.mktemp("finished") / "run"
-    code, _, err = clocks("fit", *TINY, f"--trainer.default_root_dir={run_dir}")
-    assert code == 0, err[-3000:]
-    return run_dir
 
 
 # ----------------------------------------------------------------------------- malicious checkpoints
